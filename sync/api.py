@@ -1,0 +1,187 @@
+"""The extension API as plain dicts: one GET with the retry policy, and the list endpoints.
+
+No SQL here. Every answer is mapped to a result or to the error the caller should act on:
+- 2xx with JSON                  → the payload
+- 429, 5xx, timeouts, dropped connections, truncated or invalid JSON → RetryableApiError (retried)
+- 401 after one fresh token, 403 → AuthError (what to grant, and where)
+- any other status               → ApiError (not retried: retrying a 400 or 404 cannot help)
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState
+
+from . import __version__
+from .auth import GRANT_WHERE, ClientCredentialsAuth, missing_scope_error, missing_scopes
+from .config import Settings
+from .errors import ApiDataError, ApiError, AuthError, RetryableApiError
+from .http_errors import body_text, json_or_none, retryable_status_error
+from .retry import RetrySettings, retry_policy
+
+SCOPE_BY_RESOURCE = {
+    "users": "read:users",
+    "groups": "read:groups",
+    "roles": "read:roles",
+    "permissions": "read:permissions",
+    "configuration": "read:configuration",
+}
+MISCONFIGURED_TENANT_HINT = (
+    " — the extension answers this when the token comes from another tenant than the one it "
+    "trusts: check auth0.domain"
+)
+
+
+def scope_for(path: str) -> str:
+    """The scope a route needs: /api/users/{id}/groups needs read:groups, like the extension."""
+    parts = [part for part in path.split("/") if part][1:]  # drop "api"
+    resource = parts[2] if len(parts) >= 3 and parts[0] == "users" else parts[0] if parts else ""
+    return SCOPE_BY_RESOURCE.get(resource, "read:" + resource)
+
+
+@dataclass
+class RequestStats:
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+
+class ExtensionApi:
+    """A client of one extension; use as a context manager so its connections are closed."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        common: dict[str, Any] = {
+            "timeout": httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+            "verify": _tls_context(settings.ca_bundle),
+            "headers": {"User-Agent": f"authz-sync/{__version__}"},
+            "transport": transport,
+        }
+        self.settings = settings
+        self.stats = RequestStats()
+        self._token_client = httpx.Client(base_url=settings.auth0_url, **common)
+        self.auth = ClientCredentialsAuth(
+            self._token_client,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            audience=settings.audience,
+            clock=clock,
+        )
+        self._http = httpx.Client(base_url=settings.extension_base_url, auth=self.auth, **common)
+        retry_settings = RetrySettings(
+            settings.max_attempts, settings.initial_wait, settings.max_wait, settings.max_total_wait
+        )
+        self._retrying = retry_policy(retry_settings, sleep=sleep, rng=rng, on_retry=self._retried)
+
+    def __enter__(self) -> ExtensionApi:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+        self._token_client.close()
+
+    def check_scopes(self) -> None:
+        """Fail before reading anything when Auth0 says the token lacks a scope we need."""
+        token = self._retrying(self.auth.current_token)
+        missing = missing_scopes(token)
+        if missing:
+            raise missing_scope_error(missing)
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """GET one path with the retry policy; the decoded JSON answer."""
+        try:
+            return self._retrying(self._get_once, path, params)
+        except RetryableApiError as error:
+            raise ApiError(f"{error} (gave up after {self.settings.max_attempts} tries)") from None
+
+    def _retried(self, retry_state: RetryCallState) -> None:
+        self.stats.add(retries=1)
+
+    def _get_once(self, path: str, params: dict[str, Any] | None) -> Any:
+        self.stats.add(requests=1)
+        try:
+            response = self._http.get(path, params=params)
+        except httpx.TimeoutException:
+            raise RetryableApiError(f"GET {path} timed out") from None
+        except httpx.TransportError as error:
+            raise RetryableApiError(f"GET {path} failed: {type(error).__name__}") from None
+        return self._payload(path, response)
+
+    def _payload(self, path: str, response: httpx.Response) -> Any:
+        status = response.status_code
+        if status == 200:
+            payload = json_or_none(response)
+            if payload is None:
+                raise RetryableApiError(f"GET {path} answered 200 with a body that is not JSON")
+            return payload
+        if status == 429:
+            self.stats.add(rate_limited=1)
+        retryable = retryable_status_error(response, f"GET {path}")
+        if retryable:
+            if status == 500 and "internal server error occurred" in body_text(response):
+                retryable.args = (retryable.args[0] + MISCONFIGURED_TENANT_HINT,)
+            raise retryable
+        if status == 401:
+            raise AuthError(
+                f"the extension refused a fresh token for GET {path} (401 {body_text(response)}): "
+                f"its issuer or audience is not what the extension trusts — check auth0.domain "
+                f"and auth0.audience ({self.settings.audience})"
+            )
+        if status == 403:
+            scope = scope_for(path)
+            raise AuthError(
+                f"the token lacks the scope {scope} needed for GET {path} "
+                f"(403 {body_text(response)}): {GRANT_WHERE} {scope}"
+            )
+        raise ApiError(f"GET {path} answered {status}: {body_text(response)}")
+
+    def list_all(self, resource: str) -> list[dict[str, Any]]:
+        """GET /api/groups, /api/roles or /api/permissions: every record in one answer."""
+        payload = self.get(f"/api/{resource}")
+        records = payload.get(resource) if isinstance(payload, dict) else None
+        if not isinstance(records, list):
+            raise ApiDataError(f"GET /api/{resource} answered without a {resource!r} list")
+        return records
+
+    def users_page(self, page: int, per_page: int, query: str | None) -> dict[str, Any]:
+        """One page of /api/users (1-based pages), optionally restricted by a search query."""
+        params: dict[str, Any] = {"page": page, "per_page": per_page}
+        if query:
+            params["q"] = query
+        payload = self.get("/api/users", params)
+        if (
+            not isinstance(payload, dict)
+            or not isinstance(payload.get("users"), list)
+            or not isinstance(payload.get("total"), int)
+        ):
+            raise ApiDataError("GET /api/users answered without a 'users' list and a 'total'")
+        return payload
+
+
+def _tls_context(ca_bundle: str | None) -> ssl.SSLContext | bool:
+    """Verification is always on; a custom CA bundle replaces the system's trust store."""
+    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True

@@ -1,0 +1,57 @@
+"""What every command shares: the --config option, logging, and errors → messages + exit codes."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, SyncError
+
+log = logging.getLogger("sync")
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    envvar="AUTHZ_SYNC_CONFIG",
+    help="TOML settings file (default: $AUTHZ_SYNC_CONFIG). AUTHZ_SYNC_* variables override it.",
+)
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    if quiet:
+        level = logging.ERROR
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))  # it logs every request
+
+
+def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a SyncError into `Error: …` lines on stderr and its exit code; never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SyncError as error:
+            for line in str(error).splitlines():
+                click.echo(f"Error: {line}", err=True)
+            sys.exit(error.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted; the database was left as it was", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except Exception as error:  # a bug: the type is enough to report it, -vv shows the rest
+            log.debug("unexpected error", exc_info=True)
+            click.echo(
+                f"Error: internal error ({type(error).__name__}); rerun with -vv for details "
+                f"and please report it",
+                err=True,
+            )
+            sys.exit(EXIT_INTERNAL)
+
+    return wrapper

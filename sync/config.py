@@ -1,0 +1,400 @@
+"""Settings: a TOML file, overridden by AUTHZ_SYNC_* environment variables, checked all at once.
+
+Every setting has one row in `FIELDS`: its TOML section and key, its type, its default and the
+environment variables that override it. `load_settings` merges file and environment, converts and
+checks every value, and raises one ConfigError listing every problem, one line each.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import stat
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+ENV_PREFIX = "AUTHZ_SYNC_"
+CONFIG_ENV = "AUTHZ_SYNC_CONFIG"
+DEFAULT_AUDIENCE = "urn:auth0-authz-api"
+DEFAULT_DATABASE_URL = "sqlite:///authz-sync.db"
+
+
+class Secret:
+    """A string that never shows itself in repr, str, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Field:
+    section: str
+    key: str
+    kind: type
+    default: Any = None
+    env: tuple[str, ...] = ()  # short names fixed by the operator interface, besides the long one
+    check: Callable[[Any], str | None] | None = None  # returns a problem, or None
+
+    @property
+    def name(self) -> str:
+        return f"{self.section}.{self.key}"
+
+    @property
+    def env_names(self) -> tuple[str, ...]:
+        long_name = f"{ENV_PREFIX}{self.section}_{self.key}".upper()
+        return (*self.env, long_name) if long_name not in self.env else self.env
+
+
+def _between(low: float, high: float) -> Callable[[Any], str | None]:
+    return lambda value: None if low <= value <= high else f"must be between {low} and {high}"
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("auth0", "domain", str, env=("AUTHZ_SYNC_AUTH0_DOMAIN",)),
+    Field("auth0", "client_id", str, env=("AUTHZ_SYNC_CLIENT_ID",)),
+    Field("auth0", "client_secret", str, env=("AUTHZ_SYNC_CLIENT_SECRET",)),
+    Field("auth0", "client_secret_file", str, env=("AUTHZ_SYNC_CLIENT_SECRET_FILE",)),
+    Field("auth0", "audience", str, DEFAULT_AUDIENCE, env=("AUTHZ_SYNC_AUDIENCE",)),
+    Field("extension", "url", str, env=("AUTHZ_SYNC_EXTENSION_URL",)),
+    Field("extension", "connect_timeout", float, 10.0, check=_positive),
+    Field("extension", "read_timeout", float, 60.0, check=_positive),
+    Field("extension", "users_per_page", int, 100, check=_between(1, 100)),
+    Field("extension", "concurrency", int, 1, check=_between(1, 16)),
+    Field("extension", "ca_bundle", str),
+    Field("retry", "max_attempts", int, 8, check=_between(1, 100)),
+    Field("retry", "initial_wait", float, 1.0, check=_between(0, 3600)),
+    Field("retry", "max_wait", float, 60.0, check=_between(0, 3600)),
+    Field("retry", "max_total_wait", float, 600.0, check=_between(0, 86400)),
+    Field("database", "url", str, DEFAULT_DATABASE_URL, env=("AUTHZ_SYNC_DATABASE_URL",)),
+)
+
+REQUIRED_FOR_RUN = ("auth0.domain", "auth0.client_id", "extension.url")
+
+
+@dataclass(frozen=True)
+class Settings:
+    auth0_url: str  # base URL of the tenant, e.g. https://acme.eu.auth0.com
+    client_id: str
+    client_secret: Secret
+    audience: str
+    extension_url: str  # ends in /api, no trailing slash
+    database_url: URL
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    users_per_page: int = 100
+    concurrency: int = 1
+    ca_bundle: str | None = None
+    max_attempts: int = 8
+    initial_wait: float = 1.0
+    max_wait: float = 60.0
+    max_total_wait: float = 600.0
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def extension_base_url(self) -> str:
+        """The part before /api: every API path in the reference is relative to it."""
+        return self.extension_url.removesuffix("/api")
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_auth0_domain(value: str) -> str:
+    """`acme.eu.auth0.com` means https; a base URL is accepted, plain http only to loopback."""
+    value = value.strip().rstrip("/")
+    if "://" not in value:
+        value = f"https://{value}"
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("must be a domain such as acme.eu.auth0.com or an https:// base URL")
+    if parts.path or parts.query:
+        raise ValueError("must be the tenant domain only, without a path (no /oauth/token)")
+    _require_tls(parts.scheme, parts.hostname)
+    return value
+
+
+def normalize_extension_url(value: str) -> str:
+    value = value.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("must be the extension's API URL, e.g. https://….webtask.io/…/api")
+    if not parts.path.endswith("/api"):
+        raise ValueError(
+            "must end in /api: copy the API URL from the extension's settings (API section)"
+        )
+    _require_tls(parts.scheme, parts.hostname)
+    return value
+
+
+def _require_tls(scheme: str, host: str) -> None:
+    if scheme == "http" and not is_loopback(host):
+        raise ValueError(
+            f"plain http:// is refused for {host}: use https:// (http only to loopback)"
+        )
+
+
+# The drivers the optional extras install; a bare dialect name picks them.
+DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}
+DRIVER_EXTRAS = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
+
+
+def normalize_database_url(value: str) -> URL:
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError(
+            "is not a SQLAlchemy URL, e.g. postgresql://user@host/db or sqlite:///authz-sync.db"
+        ) from None
+    if url.drivername in DEFAULT_DRIVERS:
+        url = url.set(drivername=DEFAULT_DRIVERS[url.drivername])
+    if url.drivername == "mariadb":
+        url = url.set(drivername="mariadb+pymysql")
+    if url.get_backend_name() in ("mysql", "mariadb") and "charset" not in url.query:
+        url = url.update_query_dict({"charset": "utf8mb4"})  # emoji need 4-byte UTF-8
+    try:
+        url.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        raise ValueError(f"names an unknown database kind {url.get_backend_name()!r}") from None
+    except ImportError:
+        extra = DRIVER_EXTRAS.get(url.get_backend_name(), url.get_backend_name())
+        raise ValueError(
+            f"needs the driver {url.get_driver_name()!r}: pip install 'authz-sync[{extra}]'"
+        ) from None
+    return url
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"config file {path} does not exist: check --config or {CONFIG_ENV}"]
+        ) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([f"config file {path} is not valid TOML: {error}"]) from None
+    except OSError as error:
+        raise ConfigError([f"config file {path} cannot be read: {error.strerror}"]) from None
+
+
+def _from_file(document: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    known = {(f.section, f.key) for f in FIELDS}
+    sections = {f.section for f in FIELDS}
+    values: dict[str, Any] = {}
+    for section, table in document.items():
+        if section not in sections or not isinstance(table, dict):
+            problems.append(f"config file: unknown section [{section}] (known: {_names(sections)})")
+            continue
+        for key, value in table.items():
+            if (section, key) not in known:
+                problems.append(f"config file: unknown setting {section}.{key}")
+            else:
+                values[f"{section}.{key}"] = value
+    return values
+
+
+def _from_environment(environ: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    by_env = {env: f for f in FIELDS for env in f.env_names}
+    values: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        if name not in by_env:
+            problems.append(f"environment: unknown variable {name} (see config.example.toml)")
+        elif value != "":  # an empty variable means "not set", as shells make it easy to blank
+            values[by_env[name].name] = value
+    return values
+
+
+def _names(items: Any) -> str:
+    return ", ".join(sorted(items))
+
+
+def _convert(spec: Field, raw: Any) -> Any:
+    if spec.kind is str:
+        if not isinstance(raw, str):
+            raise ValueError("must be a string")
+        return raw
+    if isinstance(raw, bool):
+        raise ValueError(f"must be a {'whole number' if spec.kind is int else 'number'}")
+    try:
+        value = spec.kind(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a {'whole number' if spec.kind is int else 'number'}") from None
+    if spec.kind is int and isinstance(raw, float) and raw != value:
+        raise ValueError("must be a whole number")
+    return value
+
+
+def _typed_values(merged: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for spec in FIELDS:
+        if spec.name not in merged:
+            values[spec.name] = spec.default
+            continue
+        try:
+            value = _convert(spec, merged[spec.name])
+            problem = spec.check(value) if spec.check else None
+        except ValueError as error:
+            problem = str(error)
+        if problem:
+            problems.append(f"{spec.name} {problem} (set in {_where(spec)})")
+        else:
+            values[spec.name] = value
+    return values
+
+
+def _where(spec: Field) -> str:
+    return f"the config file or {spec.env_names[0]}"
+
+
+def _read_secret(values: dict[str, Any], problems: list[str]) -> Secret | None:
+    inline, path = values.get("auth0.client_secret"), values.get("auth0.client_secret_file")
+    if inline and path:
+        problems.append(
+            "auth0.client_secret and auth0.client_secret_file are both set: keep one "
+            "(AUTHZ_SYNC_CLIENT_SECRET or AUTHZ_SYNC_CLIENT_SECRET_FILE)"
+        )
+        return None
+    if path:
+        try:
+            inline = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as error:
+            problems.append(f"auth0.client_secret_file {path} cannot be read: {error.strerror}")
+            return None
+    if not inline:
+        problems.append(
+            "auth0.client_secret is not set: set AUTHZ_SYNC_CLIENT_SECRET, or "
+            "auth0.client_secret_file / AUTHZ_SYNC_CLIENT_SECRET_FILE naming a file that holds it"
+        )
+        return None
+    return Secret(inline)
+
+
+def _normalized(values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    normalizers = {
+        "auth0.domain": normalize_auth0_domain,
+        "extension.url": normalize_extension_url,
+        "database.url": normalize_database_url,
+    }
+    for name, normalize in normalizers.items():
+        if values.get(name) is None:
+            continue
+        try:
+            values[name] = normalize(values[name])
+        except ValueError as error:
+            problems.append(f"{name} {error}")
+    ca_bundle = values.get("extension.ca_bundle")
+    if ca_bundle and not Path(ca_bundle).is_file():
+        problems.append(f"extension.ca_bundle {ca_bundle} is not a file: give a PEM bundle path")
+    return values
+
+
+def _file_warnings(path: Path | None, document: dict[str, Any]) -> tuple[str, ...]:
+    if path is None or not document.get("auth0", {}).get("client_secret"):
+        return ()
+    if path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH):
+        return (
+            f"config file {path} holds the client secret and is readable by others: "
+            f"chmod 600 it, or move the secret to auth0.client_secret_file",
+        )
+    return ()
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    required: tuple[str, ...] = REQUIRED_FOR_RUN,
+) -> Settings:
+    """Read the TOML file (if any) and the environment; raise ConfigError listing every problem."""
+    environ = os.environ if environ is None else environ
+    path_text = config_path or environ.get(CONFIG_ENV) or None
+    path = Path(path_text) if path_text else None
+    document = read_config_file(path) if path else {}
+
+    problems: list[str] = []
+    merged = _from_file(document, problems) | _from_environment(environ, problems)
+    values = _normalized(_typed_values(merged, problems), problems)
+    for name in required:
+        if not values.get(name):
+            spec = next(f for f in FIELDS if f.name == name)
+            problems.append(
+                f"{name} is not set: add it to the config file or set {spec.env_names[0]}"
+            )
+    secret = _read_secret(values, problems)
+    if problems:
+        raise ConfigError(problems)
+    return Settings(
+        auth0_url=values["auth0.domain"],
+        client_id=values["auth0.client_id"],
+        client_secret=secret,
+        audience=values["auth0.audience"],
+        extension_url=values["extension.url"],
+        database_url=values["database.url"],
+        connect_timeout=values["extension.connect_timeout"],
+        read_timeout=values["extension.read_timeout"],
+        users_per_page=values["extension.users_per_page"],
+        concurrency=values["extension.concurrency"],
+        ca_bundle=values["extension.ca_bundle"],
+        max_attempts=values["retry.max_attempts"],
+        initial_wait=values["retry.initial_wait"],
+        max_wait=values["retry.max_wait"],
+        max_total_wait=values["retry.max_total_wait"],
+        warnings=_file_warnings(path, document),
+    )
+
+
+def load_database_url(config_path: str | None, environ: Mapping[str, str] | None = None) -> URL:
+    """Only the database setting, for `db` commands that need no tenant."""
+    environ = os.environ if environ is None else environ
+    path_text = config_path or environ.get(CONFIG_ENV) or None
+    document = read_config_file(Path(path_text)) if path_text else {}
+    problems: list[str] = []
+    merged = _from_file(document, problems) | _from_environment(environ, problems)
+    values = _normalized(_typed_values(merged, problems), problems)
+    if problems:
+        raise ConfigError(problems)
+    return values["database.url"]

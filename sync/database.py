@@ -1,0 +1,115 @@
+"""Connecting to the database and keeping its schema where this version expects it.
+
+Alembic owns the schema. `run` creates it on an empty database (nothing to lose), and refuses a
+database that is behind or ahead with the command that fixes it: DDL on a shared database is the
+operator's call (`authz-sync db upgrade`), never a side effect of a nightly job.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import schema
+from .errors import DatabaseError, SchemaError
+
+
+def redacted(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def open_engine(url: URL) -> Engine:
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # Wait for a concurrent reader/writer instead of failing at once; WAL lets analysts read
+    # while a sync writes.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("sync.migrations")))
+    if connection is not None:
+        config.attributes["connection"] = connection
+        config.set_main_option("sqlalchemy.url", redacted(connection.engine.url))
+    return config
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), revision)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the schema on an empty database; refuse one that is behind, ahead or foreign."""
+    try:
+        with engine.connect() as connection:
+            current = current_revision(connection)
+            has_tables = any(
+                name in schema.metadata.tables for name in inspect(connection).get_table_names()
+            )
+    except SQLAlchemyError as error:
+        raise DatabaseError(
+            f"cannot open the database {redacted(engine.url)}: {first_line(error)}"
+        ) from None
+    head = head_revision()
+    if current == head:
+        return
+    if current is None and not has_tables:
+        upgrade(engine)
+        return
+    raise SchemaError(_schema_problem(current, head))
+
+
+def _schema_problem(current: str | None, head: str) -> str:
+    if current is None:
+        return (
+            "the database has authz_* tables that Alembic does not track: "
+            "drop them or point database.url at another database"
+        )
+    known = {
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    }
+    if current in known:
+        return (
+            f"the database schema is at revision {current}, this version needs {head}: "
+            f"run `authz-sync db upgrade`"
+        )
+    return (
+        f"the database schema is at revision {current}, which this version of authz-sync does "
+        f"not know: a newer authz-sync migrated it — upgrade authz-sync"
+    )
+
+
+def first_line(error: BaseException) -> str:
+    """The driver's own message, first line only: no SQL, no parameters (they may hold data)."""
+    original = getattr(error, "orig", None) or error
+    return str(original).strip().splitlines()[0] if str(original).strip() else type(error).__name__

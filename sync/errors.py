@@ -1,0 +1,85 @@
+"""Every error authz-sync reports, grouped by what the operator has to do about it.
+
+    SyncError                      one line for the operator, an exit code for cron
+    ├── ConfigError            2   fix the configuration (every problem listed at once)
+    ├── AuthError             77   grant something in Auth0 (secret, client grant, scope)
+    ├── ApiError              69   the extension could not be read (gave up after retries, or
+    │                              answered a request we cannot fix by retrying)
+    │   └── RetryableApiError      internal: a 429/5xx/transport failure worth another try
+    ├── ApiDataError          65   the extension answered data we cannot store faithfully
+    │   └── IncompleteReadError    the user list could not be read completely
+    └── DatabaseError         74   the database refused or lost the connection
+        └── SchemaError       78   the database schema is not the one this version expects
+
+Exit codes follow sysexits.h where one fits; the README's table is the reference.
+Messages never contain secrets: they are built from our own words and redacted URLs.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug; the traceback goes to the log
+EXIT_CONFIG = 2  # same code click uses for a wrong command line
+EXIT_DATA = 65  # EX_DATAERR
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE
+EXIT_IO = 74  # EX_IOERR
+EXIT_NOPERM = 77  # EX_NOPERM
+EXIT_SCHEMA = 78  # EX_CONFIG
+EXIT_INTERRUPTED = 130  # the shell's code for a program stopped by Ctrl-C (SIGINT)
+
+
+class SyncError(Exception):
+    """An error with a message meant for the operator and the exit code that reports it."""
+
+    exit_code = EXIT_INTERNAL
+
+
+class ConfigError(SyncError):
+    """The settings are wrong; `problems` holds one line per problem."""
+
+    exit_code = EXIT_CONFIG
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class AuthError(SyncError):
+    """Auth0 refused the client, the audience, or the extension refused a scope."""
+
+    exit_code = EXIT_NOPERM
+
+
+class ApiError(SyncError):
+    """The extension API failed in a way retrying did not (or cannot) fix."""
+
+    exit_code = EXIT_UNAVAILABLE
+
+
+class RetryableApiError(ApiError):
+    """A failure worth retrying: 429, 5xx, timeout, dropped connection, garbled body.
+
+    `wait_hint` is how long the server asked us to wait (Retry-After / X-RateLimit-Reset).
+    """
+
+    def __init__(self, message: str, wait_hint: float | None = None):
+        super().__init__(message)
+        self.wait_hint = wait_hint
+
+
+class ApiDataError(SyncError):
+    """The extension answered something we cannot store faithfully."""
+
+    exit_code = EXIT_DATA
+
+
+class IncompleteReadError(ApiDataError):
+    """Not every user could be read; storing the rest would pass a partial copy off as whole."""
+
+
+class DatabaseError(SyncError):
+    exit_code = EXIT_IO
+
+
+class SchemaError(DatabaseError):
+    exit_code = EXIT_SCHEMA

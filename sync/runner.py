@@ -1,0 +1,133 @@
+"""One sync run: check the schema → record the run → fetch → build rows → apply in one transaction.
+
+Nothing is written to the synced tables until every record has been fetched and checked; the
+data and the run's `succeeded` row are committed together. A failing run rolls back, then marks
+its ledger row `failed` (or `aborted` on Ctrl-C / SIGTERM) with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from .api import ExtensionApi, RequestStats
+from .config import Settings
+from .database import ensure_schema, first_line, open_engine, redacted
+from .errors import EXIT_INTERRUPTED, EXIT_OK, DatabaseError, SyncError
+from .ledger import ABORTED, FAILED, SUCCEEDED, fail_run, finish_run, start_run, utcnow
+from .paging import UserReader
+from .store import TableCount, apply_tables
+from .transform import Snapshot, build_rows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    run_id: int
+    counts: dict[str, TableCount]
+    warnings: list[str] = field(default_factory=list)
+    api_requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    seconds: float = 0.0
+
+    def total(self, operation: str) -> int:
+        return sum(getattr(count, operation) for count in self.counts.values())
+
+
+def fetch_snapshot(api: ExtensionApi, settings: Settings) -> Snapshot:
+    api.check_scopes()
+    groups = api.list_all("groups")
+    roles = api.list_all("roles")
+    permissions = api.list_all("permissions")
+    reader = UserReader(api.users_page, settings.users_per_page, settings.concurrency)
+    users = reader.read_all()
+    log.info(
+        "fetched %d users (%d slices), %d groups, %d roles, %d permissions",
+        len(users),
+        reader.slices_read,
+        len(groups),
+        len(roles),
+        len(permissions),
+    )
+    return Snapshot(users, groups, roles, permissions)
+
+
+def run_sync(
+    settings: Settings,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RunReport:
+    """Run one sync; raises a SyncError (with its exit code) when the run fails."""
+    engine = open_engine(settings.database_url)
+    try:
+        ensure_schema(engine)
+        run_id = _database_step(lambda: start_run(engine, settings.extension_url), engine)
+        return _run(engine, run_id, settings, transport, sleep)
+    finally:
+        engine.dispose()
+
+
+def _run(engine, run_id, settings, transport, sleep) -> RunReport:
+    started = time.monotonic()
+    api = ExtensionApi(settings, transport=transport, sleep=sleep)
+    try:
+        with api:
+            snapshot = fetch_snapshot(api, settings)
+        rows = build_rows(snapshot)
+        report = RunReport(run_id, {}, rows.warnings)
+        with engine.begin() as connection:
+            report.counts = apply_tables(connection, rows.tables, utcnow())
+            _fill(report, api.stats, started)
+            finish_run(connection, run_id, status=SUCCEEDED, exit_code=EXIT_OK, **_ledger(report))
+        return report
+    except SyncError as error:
+        _record_failure(engine, run_id, FAILED, error, error.exit_code, api.stats)
+        raise
+    except SQLAlchemyError as error:
+        failure = DatabaseError(f"writing to {redacted(engine.url)} failed: {first_line(error)}")
+        _record_failure(engine, run_id, FAILED, failure, failure.exit_code, api.stats)
+        raise failure from None
+    except KeyboardInterrupt:
+        _record_failure(engine, run_id, ABORTED, "interrupted", EXIT_INTERRUPTED, api.stats)
+        raise
+
+
+def _fill(report: RunReport, stats: RequestStats, started: float) -> None:
+    report.api_requests = stats.requests
+    report.retries = stats.retries
+    report.rate_limited = stats.rate_limited
+    report.seconds = time.monotonic() - started
+
+
+def _ledger(report: RunReport) -> dict:
+    return {
+        "rows_inserted": report.total("inserted"),
+        "rows_updated": report.total("updated"),
+        "rows_deleted": report.total("deleted"),
+        "api_requests": report.api_requests,
+        "counts": {name: count.as_dict() for name, count in report.counts.items()},
+        "warnings": report.warnings,
+    }
+
+
+def _record_failure(engine, run_id, status, error, exit_code, stats: RequestStats) -> None:
+    try:
+        fail_run(engine, run_id, status, str(error), exit_code, api_requests=stats.requests)
+    except SQLAlchemyError as ledger_error:  # the database may be what failed
+        log.error("could not record the run's failure: %s", first_line(ledger_error))
+
+
+def _database_step(step: Callable, engine: Engine):
+    try:
+        return step()
+    except SQLAlchemyError as error:
+        raise DatabaseError(f"{redacted(engine.url)}: {first_line(error)}") from None

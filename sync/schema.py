@@ -1,0 +1,202 @@
+"""The tables analysts query: a public contract, documented column by column in the README.
+
+Alembic owns the DDL (migrations/); this module is the model the migrations are checked against
+and the one place the rest of the code takes table objects from.
+
+Choices that hold for every table:
+- Timestamps are naive UTC (`DateTime` without time zone), the same on every database.
+- On MySQL/MariaDB tables are utf8mb4 with a binary collation: emoji round-trip, and ids that
+  differ only in case or accents (`auth0|Ann`, `auth0|ann`) stay distinct keys.
+- No foreign keys: a membership may name a user that no longer exists in Auth0 (kept, flagged
+  `is_orphan`), and the job itself guarantees the group/role/permission links (see transform.py).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects import mysql
+
+# Stable constraint names on every database, so migrations can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+MYSQL_TABLE_ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+# Milliseconds matter (Auth0 timestamps carry them); MySQL's DATETIME drops them by default.
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+USER_ID = 255  # Auth0 user ids: "samlp|Corp|jane@example.com" and the like.
+OBJECT_ID = 64  # Extension ids are GUIDs (36 characters); room for other stores' ids.
+
+
+def _user_id(name: str = "user_id", **kwargs) -> Column:
+    return Column(name, String(USER_ID), nullable=False, **kwargs)
+
+
+def _object_id(name: str, **kwargs) -> Column:
+    return Column(name, String(OBJECT_ID), nullable=False, **kwargs)
+
+
+def _changed_at() -> Column:
+    return Column(
+        "changed_at",
+        Timestamp,
+        nullable=False,
+        comment="When authz-sync last inserted or changed this row (UTC).",
+    )
+
+
+users = Table(
+    "authz_users",
+    metadata,
+    _user_id(primary_key=True),
+    Column("email", String(320), index=True),
+    Column("name", String(255)),
+    Column("connection", String(255), comment="identities[0].connection"),
+    Column("picture", Text),
+    Column("last_login", Timestamp),
+    Column("logins_count", Integer),
+    Column("blocked", Boolean),
+    Column("multifactor", JSON),
+    Column("identities", JSON),
+    _changed_at(),
+    **MYSQL_TABLE_ARGS,
+)
+
+groups = Table(
+    "authz_groups",
+    metadata,
+    _object_id("group_id", primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("description", Text),
+    _changed_at(),
+    **MYSQL_TABLE_ARGS,
+)
+
+group_members = Table(
+    "authz_group_members",
+    metadata,
+    _object_id("group_id", primary_key=True),
+    _user_id(primary_key=True, index=True),  # "a user's groups" starts from the user
+    Column("is_orphan", Boolean, nullable=False, comment="The user is not in authz_users."),
+    **MYSQL_TABLE_ARGS,
+)
+
+group_nesting = Table(
+    "authz_group_nesting",
+    metadata,
+    _object_id("parent_group_id", primary_key=True),
+    _object_id("child_group_id", primary_key=True, index=True),
+    **MYSQL_TABLE_ARGS,
+)
+
+group_mappings = Table(
+    "authz_group_mappings",
+    metadata,
+    _object_id("mapping_id", primary_key=True),
+    _object_id("group_id", index=True),
+    Column("group_name", String(255), nullable=False),
+    Column("connection_name", String(255), nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+
+roles = Table(
+    "authz_roles",
+    metadata,
+    _object_id("role_id", primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("description", Text),
+    Column("application_type", String(32)),
+    Column("application_id", String(255)),
+    _changed_at(),
+    **MYSQL_TABLE_ARGS,
+)
+
+permissions = Table(
+    "authz_permissions",
+    metadata,
+    _object_id("permission_id", primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("description", Text),
+    Column("application_type", String(32)),
+    Column("application_id", String(255)),
+    _changed_at(),
+    **MYSQL_TABLE_ARGS,
+)
+
+role_permissions = Table(
+    "authz_role_permissions",
+    metadata,
+    _object_id("role_id", primary_key=True),
+    _object_id("permission_id", primary_key=True, index=True),
+    **MYSQL_TABLE_ARGS,
+)
+
+group_roles = Table(
+    "authz_group_roles",
+    metadata,
+    _object_id("group_id", primary_key=True),
+    _object_id("role_id", primary_key=True, index=True),
+    **MYSQL_TABLE_ARGS,
+)
+
+role_users = Table(
+    "authz_role_users",
+    metadata,
+    _object_id("role_id", primary_key=True),
+    _user_id(primary_key=True, index=True),
+    Column("is_orphan", Boolean, nullable=False, comment="The user is not in authz_users."),
+    **MYSQL_TABLE_ARGS,
+)
+
+sync_runs = Table(
+    "authz_sync_runs",
+    metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", Timestamp, nullable=False),
+    Column("finished_at", Timestamp),
+    Column("status", String(16), nullable=False, comment="running, succeeded or failed"),
+    Column("exit_code", Integer),
+    Column("rows_inserted", Integer),
+    Column("rows_updated", Integer),
+    Column("rows_deleted", Integer),
+    Column("api_requests", Integer),
+    Column("counts", JSON, comment="Per table: fetched, inserted, updated, deleted, unchanged."),
+    Column("warnings", JSON, comment="Dropped dangling references and similar remarks."),
+    Column("error", Text),
+    Column("source", String(255), comment="The extension API URL the run read from."),
+    Column("version", String(32), comment="authz-sync version that ran."),
+    **MYSQL_TABLE_ARGS,
+)
+
+# The tables one run replaces, in the order they are applied. Each entry names the key columns
+# that identify a row; every other column except changed_at is compared to detect a change.
+SYNCED_TABLES: dict[str, tuple[str, ...]] = {
+    users.name: ("user_id",),
+    groups.name: ("group_id",),
+    roles.name: ("role_id",),
+    permissions.name: ("permission_id",),
+    group_members.name: ("group_id", "user_id"),
+    group_nesting.name: ("parent_group_id", "child_group_id"),
+    group_mappings.name: ("mapping_id",),
+    group_roles.name: ("group_id", "role_id"),
+    role_permissions.name: ("role_id", "permission_id"),
+    role_users.name: ("role_id", "user_id"),
+}

@@ -1,0 +1,64 @@
+"""Shared fixtures: a fresh, real database per test on every configured server.
+
+SQLite always runs. PostgreSQL and MariaDB run when their server URL is given
+(AUTHZ_SYNC_TEST_POSTGRESQL_URL, AUTHZ_SYNC_TEST_MYSQL_URL — `.ci/run` sets both); otherwise
+their tests are skipped with the reason. Each test gets its own freshly created database on the
+server, dropped afterwards, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, make_url
+
+from sync.config import normalize_database_url
+
+SERVER_URLS = {
+    "postgresql": "AUTHZ_SYNC_TEST_POSTGRESQL_URL",
+    "mariadb": "AUTHZ_SYNC_TEST_MYSQL_URL",
+}
+
+
+def _server_url(kind: str) -> URL:
+    variable = SERVER_URLS[kind]
+    value = os.environ.get(variable)
+    if not value:
+        pytest.skip(f"{kind} tests need {variable} (a server URL); .ci/run sets it")
+    return normalize_database_url(value)
+
+
+def _create_database(server: URL) -> Iterator[URL]:
+    name = f"authz_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    quote = '"' if server.get_backend_name() == "postgresql" else "`"
+    with admin.connect() as connection:
+        suffix = " CHARACTER SET utf8mb4" if quote == "`" else " ENCODING 'UTF8'"
+        connection.execute(text(f"CREATE DATABASE {quote}{name}{quote}{suffix}"))
+    try:
+        yield server.set(database=name)
+    finally:
+        with admin.connect() as connection:
+            if quote == '"':
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            else:
+                connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def database_url(request, tmp_path) -> Iterator[URL]:
+    """A URL of an empty database of each kind."""
+    if request.param == "sqlite":
+        yield make_url(f"sqlite:///{tmp_path / 'authz.db'}")
+        return
+    yield from _create_database(_server_url(request.param))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> URL:
+    return make_url(f"sqlite:///{tmp_path / 'authz.db'}")
