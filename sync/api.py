@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from tenacity import RetryCallState
@@ -38,6 +39,11 @@ MISCONFIGURED_TENANT_HINT = (
     " — the extension answers this when the token comes from another tenant than the one it "
     "trusts: check auth0.domain"
 )
+
+
+def user_path(user_id: str, *rest: str) -> str:
+    """/api/users/{id}/…, the id URL-encoded: ids hold `|`, `@`, spaces and non-ASCII."""
+    return "/".join(["/api/users", quote(user_id, safe=""), *rest])
 
 
 def scope_for(path: str) -> str:

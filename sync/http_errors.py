@@ -37,8 +37,9 @@ def _one_line(text: str) -> str:
     return text if len(text) <= MAX_BODY_IN_MESSAGE else text[:MAX_BODY_IN_MESSAGE] + "…"
 
 
-def wait_hint(response: httpx.Response, now: Callable[[], float] = time.time) -> float | None:
+def wait_hint(response: httpx.Response, now: Callable[[], float] | None = None) -> float | None:
     """Seconds the server asked to wait: Retry-After (seconds or a date), else X-RateLimit-Reset."""
+    now = now or time.time
     retry_after = response.headers.get("Retry-After")
     if retry_after:
         if retry_after.strip().isdigit():
@@ -54,7 +55,7 @@ def wait_hint(response: httpx.Response, now: Callable[[], float] = time.time) ->
 
 
 def retryable_status_error(
-    response: httpx.Response, what: str, now: Callable[[], float] = time.time
+    response: httpx.Response, what: str, now: Callable[[], float] | None = None
 ) -> RetryableApiError | None:
     """A RetryableApiError for 429 and 5xx answers, None for everything else."""
     status = response.status_code

@@ -1,0 +1,127 @@
+"""Reading every user past the 1000-result cap, against an in-memory fake of /api/users."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from sync.errors import IncompleteReadError
+from sync.paging import SEARCH_CAP, Slice, UserReader
+
+RANGE = re.compile(r"^created_at:\[(\S+) TO (\S+)[\]}]$")
+START = datetime(2020, 1, 1, tzinfo=timezone.utc)
+
+
+def _bound(text: str) -> datetime | None:
+    return None if text == "*" else datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class FakeUsers:
+    """Sorted by last_login like the extension; refuses to page past the first 1000."""
+
+    def __init__(self, created: list[datetime]):
+        self.users = [
+            {"user_id": f"auth0|{i}", "created": at, "last_login": i}
+            for i, at in enumerate(created)
+        ]
+        self.calls: list[tuple[int, int, str | None]] = []
+        self.after_call = None
+        self.extra_total = 0
+
+    def matching(self, query: str | None) -> list[dict]:
+        if query is None:
+            found = self.users
+        else:
+            low, high = (_bound(part) for part in RANGE.match(query).groups())
+            found = [
+                u
+                for u in self.users
+                if (low is None or u["created"] >= low) and (high is None or u["created"] < high)
+            ]
+        return sorted(found, key=lambda u: -u["last_login"])
+
+    def __call__(self, page: int, per_page: int, query: str | None) -> dict:
+        self.calls.append((page, per_page, query))
+        index = max(page, 1) - 1
+        assert index * per_page + per_page <= SEARCH_CAP, "paged past the first 1000 results"
+        found = self.matching(query)
+        chunk = found[index * per_page : (index + 1) * per_page]
+        answer = {
+            "users": [{"user_id": u["user_id"]} for u in chunk],
+            "total": len(found) + self.extra_total,
+        }
+        if self.after_call:
+            self.after_call(self)
+        return answer
+
+
+def spread(count: int, days: int = 1500) -> list[datetime]:
+    return [START + timedelta(days=days * i / count) for i in range(count)]
+
+
+def test_small_tenant_is_read_page_by_page_without_a_query():
+    fake = FakeUsers(spread(250))
+    users = UserReader(fake, per_page=100).read_all()
+    assert len(users) == 250
+    assert fake.calls == [(1, 100, None), (2, 100, None), (3, 100, None)]
+
+
+def test_large_tenant_is_sliced_by_created_at_and_read_completely():
+    created = spread(2000) + [START + timedelta(days=700, minutes=i) for i in range(1500)]
+    fake = FakeUsers(created)
+    reader = UserReader(fake, per_page=100, now=lambda: START + timedelta(days=1600))
+    users = reader.read_all()
+    assert sorted(users) == sorted(u["user_id"] for u in fake.users)
+    sliced = [q for _, _, q in fake.calls if q]
+    assert sliced and all(q.startswith("created_at:[") for q in sliced)
+    # Every slice that was read page by page stayed under the cap.
+    assert all(len(fake.matching(q)) < SEARCH_CAP for p, _, q in fake.calls if p > 1)
+    # Splitting costs some probing, but not more than a few requests per slice.
+    floor = math.ceil(3500 / 100)
+    assert len(fake.calls) < floor * 2, len(fake.calls)
+
+
+def test_slices_cover_all_time_without_overlap():
+    pieces = Slice().split(4, now=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    assert pieces[0].start is None and pieces[-1].end is None
+    assert all(a.end == b.start for a, b in zip(pieces, pieces[1:], strict=False))
+    assert pieces[0].query().startswith("created_at:[* TO ")
+    assert pieces[-1].query().endswith(" TO *]")
+    assert pieces[1].query().endswith("}")  # the end is exclusive
+
+
+def test_users_created_in_the_same_millisecond_cannot_be_sliced_and_say_so():
+    fake = FakeUsers([START] * 1200 + [START + timedelta(days=1 + i) for i in range(100)])
+    with pytest.raises(
+        IncompleteReadError, match="1200 users were created in the same millisecond"
+    ):
+        UserReader(fake, now=lambda: START + timedelta(days=2000)).read_all()
+
+
+def test_a_login_during_the_read_is_recovered_by_a_second_pass():
+    fake = FakeUsers(spread(300))
+
+    def someone_logs_in(fake: FakeUsers) -> None:
+        if len(fake.calls) == 1:  # after page 1: the last user moves to the front
+            fake.users[0]["last_login"] = 10_000
+
+    fake.after_call = someone_logs_in
+    users = UserReader(fake, per_page=100).read_all()
+    assert len(users) == 300
+    assert len(fake.calls) == 3 + 3  # one full second pass
+
+
+def test_a_persistent_shortfall_is_an_error_not_a_partial_copy():
+    fake = FakeUsers(spread(150))
+    fake.extra_total = 1  # the API keeps claiming one more user than it returns
+    with pytest.raises(IncompleteReadError, match="read 150 distinct users of the 151"):
+        UserReader(fake, per_page=100).read_all()
+
+
+def test_concurrent_pages_give_the_same_users():
+    fake = FakeUsers(spread(2600))
+    reader = UserReader(fake, per_page=50, concurrency=4, now=lambda: START + timedelta(days=1600))
+    assert len(reader.read_all()) == 2600
