@@ -150,7 +150,7 @@ def test_a_misconfigured_tenant_500_says_so():
     body = {"statusCode": 500, "error": "Internal Server Error"}
     body["message"] = "An internal server error occurred"
     tenant = FakeTenant([httpx.Response(500, json=body)] * 5)
-    with pytest.raises(ApiError, match="token comes from another tenant.*check auth0.domain"):
+    with pytest.raises(ApiError, match=r"token comes from another tenant.*check auth0.domain"):
         client(tenant, []).list_all("groups")
 
 
@@ -187,7 +187,7 @@ def test_a_401_gets_one_fresh_token_and_one_resend():
 def test_a_401_right_after_a_refresh_is_fatal():
     invalid = status(401, message="Invalid credentials")
     tenant = FakeTenant([invalid, invalid])
-    with pytest.raises(AuthError, match="refused a fresh token.*check auth0.domain") as caught:
+    with pytest.raises(AuthError, match=r"refused a fresh token.*check auth0.domain") as caught:
         client(tenant, []).list_all("groups")
     assert caught.value.exit_code == 77
     assert tenant.tokens_issued == 2
@@ -198,13 +198,13 @@ def test_wrong_secret_and_unauthorized_client_say_what_to_do():
         401, json={"error": "access_denied", "error_description": "Unauthorized"}
     )
     tenant = FakeTenant(token_answers=[denied])
-    with pytest.raises(AuthError, match="refused the client credentials.*client secret") as caught:
+    with pytest.raises(AuthError, match=r"refused the client credentials.*client secret") as caught:
         client(tenant, []).list_all("groups")
     assert SECRET not in str(caught.value)
 
     forbidden = httpx.Response(403, json={"error": "access_denied", "error_description": "no"})
     tenant = FakeTenant(token_answers=[forbidden])
-    with pytest.raises(AuthError, match="auth0-authorization-extension-api.*Machine to Machine"):
+    with pytest.raises(AuthError, match=r"auth0-authorization-extension-api.*Machine to Machine"):
         client(tenant, []).list_all("groups")
 
 
@@ -226,7 +226,7 @@ def test_the_secret_goes_only_into_the_token_request_body():
 
 def test_insufficient_scope_names_the_scope_and_where_to_grant_it():
     tenant = FakeTenant([status(403, message="Insufficient scope")])
-    with pytest.raises(AuthError, match="lacks the scope read:roles.*Machine to Machine"):
+    with pytest.raises(AuthError, match=r"lacks the scope read:roles.*Machine to Machine"):
         client(tenant, []).list_all("roles")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from datetime import datetime, timedelta, timezone
@@ -87,7 +88,7 @@ def test_large_tenant_is_sliced_by_created_at_and_read_completely():
 def test_slices_cover_all_time_without_overlap():
     pieces = Slice().split(4, now=datetime(2026, 1, 1, tzinfo=timezone.utc))
     assert pieces[0].start is None and pieces[-1].end is None
-    assert all(a.end == b.start for a, b in zip(pieces, pieces[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(pieces))
     assert pieces[0].query().startswith("created_at:[* TO ")
     assert pieces[-1].query().endswith(" TO *]")
     assert pieces[1].query().endswith("}")  # the end is exclusive
