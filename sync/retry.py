@@ -59,7 +59,8 @@ class stop_before_total_wait(stop_base):
 
 def _log_retry(retry_state: RetryCallState) -> None:
     error = retry_state.outcome.exception() if retry_state.outcome else None
-    log.warning(
+    # INFO, not WARNING: a retry that works is routine, and cron mails whatever reaches stderr.
+    log.info(
         "%s; retrying in %.1f s (attempt %d)",
         error,
         retry_state.upcoming_sleep,
