@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import sys
 
 import click
 from sqlalchemy import text
@@ -146,16 +146,14 @@ def simulate(port, latency, rate_limit, client_id, client_secret, **tenant_size)
         rate_limit=rate_limit,
         port=port,
     )
-    with sim:
-        click.echo(
-            f"simulator: {tenant_size['users']} users on {sim.url}; point authz-sync at it:\n"
-            f"  export AUTHZ_SYNC_AUTH0_DOMAIN={sim.url}\n"
-            f"  export AUTHZ_SYNC_EXTENSION_URL={sim.api_url}\n"
-            f"  export AUTHZ_SYNC_CLIENT_ID={client_id}\n"
-            f"  export AUTHZ_SYNC_CLIENT_SECRET={client_secret}\n"
-            f"ground truth: {sim.url}/_sim/truth — Ctrl-C stops"
-        )
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            click.echo("simulator stopped")
+    sim.start()
+    click.echo(
+        f"simulator: {tenant_size['users']} users on {sim.url}; point authz-sync at it:\n"
+        f"  export AUTHZ_SYNC_AUTH0_DOMAIN={sim.url}\n"
+        f"  export AUTHZ_SYNC_EXTENSION_URL={sim.api_url}\n"
+        f"  export AUTHZ_SYNC_CLIENT_ID={client_id}\n"
+        f"  export AUTHZ_SYNC_CLIENT_SECRET={client_secret}\n"
+        f"ground truth: {sim.url}/_sim/truth — Ctrl-C stops"
+    )
+    sys.stdout.flush()  # a script reading our output must see the address now
+    sim.serve_forever()

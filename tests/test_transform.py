@@ -1,0 +1,78 @@
+"""API records → rows: the orphan and dangling-reference rules, and errors that name the
+entity, the id and the field."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from sync.errors import ApiDataError
+from sync.transform import Snapshot, build_rows
+
+G1, G2, GONE = (
+    "11111111-1111-4111-8111-111111111111",
+    "22222222-2222-4222-8222-222222222222",
+    "99999999-9999-4999-8999-999999999999",
+)
+R1 = "33333333-3333-4333-8333-333333333333"
+P1 = "44444444-4444-4444-8444-444444444444"
+
+
+def snapshot(**changes) -> Snapshot:
+    users = {"auth0|1": {"user_id": "auth0|1", "last_login": "2024-05-01T10:00:00.123Z"}}
+    groups = [
+        {
+            "_id": G1,
+            "name": "One",
+            "members": ["auth0|1", "auth0|gone", "auth0|1"],
+            "nested": [G2, GONE],
+            "roles": [R1, GONE],
+            "mappings": [{"_id": "m1", "groupName": "AD", "connectionName": "corp"}],
+        },
+        {"_id": G2, "name": "Two", "members": [], "mappings": []},
+    ]
+    roles = [{"_id": R1, "name": "Admin", "permissions": [P1, GONE], "users": ["auth0|x"]}]
+    permissions = [{"_id": P1, "name": "read:x", "applicationType": "client"}]
+    base = {"users": users, "groups": groups, "roles": roles, "permissions": permissions}
+    return Snapshot(**(base | changes))
+
+
+def test_orphans_are_kept_and_flagged_dangling_links_left_out_duplicates_collapsed():
+    rows = build_rows(snapshot())
+    tables = rows.tables
+    assert tables["authz_group_members"] == [
+        {"group_id": G1, "user_id": "auth0|1", "is_orphan": False},
+        {"group_id": G1, "user_id": "auth0|gone", "is_orphan": True},
+    ]
+    assert tables["authz_role_users"] == [{"role_id": R1, "user_id": "auth0|x", "is_orphan": True}]
+    assert tables["authz_group_nesting"] == [{"parent_group_id": G1, "child_group_id": G2}]
+    assert tables["authz_group_roles"] == [{"group_id": G1, "role_id": R1}]
+    assert tables["authz_role_permissions"] == [{"role_id": R1, "permission_id": P1}]
+    assert len(rows.warnings) == 3 and all(GONE in w for w in rows.warnings)
+    assert tables["authz_users"][0]["last_login"] == datetime(2024, 5, 1, 10, 0, 0, 123000)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"groups": [{"_id": "not-a-guid", "name": "x"}]},
+            "group 'not-a-guid': field '_id' is not a GUID",
+        ),
+        ({"groups": [{"_id": G1}]}, f"group '{G1}': field 'name' is missing"),
+        ({"groups": [{"_id": G1, "name": 5}]}, "field 'name' must be a non-empty string"),
+        ({"groups": [{"_id": G1, "name": "x", "members": "auth0|1"}]}, "'members' must be a list"),
+        ({"roles": [{"_id": R1, "name": "r", "users": [1]}]}, f"role '{R1}': field 'users'"),
+        ({"users": {"u": {"user_id": "u", "logins_count": "7"}}}, "user 'u': field 'logins_count'"),
+        ({"users": {"u": {"user_id": "u", "blocked": "no"}}}, "field 'blocked' has the wrong type"),
+        ({"users": {"u": {"user_id": "u", "last_login": "yesterday"}}}, "not an ISO 8601"),
+        ({"users": {"u": {"user_id": "u", "name": "x" * 300}}}, "longer than 255"),
+        ({"groups": [{"_id": G1, "name": "a"}, {"_id": G1, "name": "b"}]}, "appears twice"),
+        ({"permissions": ["read:x"]}, "permission: expected an object"),
+    ],
+)
+def test_bad_records_fail_naming_entity_id_and_field(changes, message):
+    with pytest.raises(ApiDataError, match=message.replace("(", r"\(")) as caught:
+        build_rows(snapshot(**changes))
+    assert caught.value.exit_code == 65
