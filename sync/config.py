@@ -343,6 +343,19 @@ def _file_warnings(path: Path | None, document: dict[str, Any]) -> tuple[str, ..
     return ()
 
 
+def _read_values(
+    config_path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None
+) -> tuple[Path | None, dict[str, Any], dict[str, Any], list[str]]:
+    """The config file's path and document, the checked values, and the problems found."""
+    environ = os.environ if environ is None else environ
+    path_text = config_path or environ.get(CONFIG_ENV) or None
+    path = Path(path_text) if path_text else None
+    document = read_config_file(path) if path else {}
+    problems: list[str] = []
+    merged = _from_file(document, problems) | _from_environment(environ, problems)
+    return path, document, _normalized(_typed_values(merged, problems), problems), problems
+
+
 def load_settings(
     config_path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -350,14 +363,7 @@ def load_settings(
     required: tuple[str, ...] = REQUIRED_FOR_RUN,
 ) -> Settings:
     """Read the TOML file (if any) and the environment; raise ConfigError listing every problem."""
-    environ = os.environ if environ is None else environ
-    path_text = config_path or environ.get(CONFIG_ENV) or None
-    path = Path(path_text) if path_text else None
-    document = read_config_file(path) if path else {}
-
-    problems: list[str] = []
-    merged = _from_file(document, problems) | _from_environment(environ, problems)
-    values = _normalized(_typed_values(merged, problems), problems)
+    path, document, values, problems = _read_values(config_path, environ)
     for name in required:
         if not values.get(name):
             spec = next(f for f in FIELDS if f.name == name)
@@ -389,12 +395,7 @@ def load_settings(
 
 def load_database_url(config_path: str | None, environ: Mapping[str, str] | None = None) -> URL:
     """Only the database setting, for `db` commands that need no tenant."""
-    environ = os.environ if environ is None else environ
-    path_text = config_path or environ.get(CONFIG_ENV) or None
-    document = read_config_file(Path(path_text)) if path_text else {}
-    problems: list[str] = []
-    merged = _from_file(document, problems) | _from_environment(environ, problems)
-    values = _normalized(_typed_values(merged, problems), problems)
+    _, _, values, problems = _read_values(config_path, environ)
     if problems:
         raise ConfigError(problems)
     return values["database.url"]

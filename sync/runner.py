@@ -76,7 +76,13 @@ def run_sync(
         engine.dispose()
 
 
-def _run(engine, run_id, settings, transport, sleep) -> RunReport:
+def _run(
+    engine: Engine,
+    run_id: int,
+    settings: Settings,
+    transport: httpx.BaseTransport | None,
+    sleep: Callable[[float], None],
+) -> RunReport:
     started = time.monotonic()
     api = ExtensionApi(settings, transport=transport, sleep=sleep)
     try:
@@ -119,7 +125,9 @@ def _ledger(report: RunReport) -> dict:
     }
 
 
-def _record_failure(engine, run_id, status, error, exit_code, stats: RequestStats) -> None:
+def _record_failure(
+    engine: Engine, run_id: int, status: str, error: object, exit_code: int, stats: RequestStats
+) -> None:
     try:
         fail_run(engine, run_id, status, str(error), exit_code, api_requests=stats.requests)
     except SQLAlchemyError as ledger_error:  # the database may be what failed

@@ -15,6 +15,7 @@ from e2e import (
     sorted_truth,
 )
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from sync.simulator import Simulator, generate_tenant, ground_truth
 
@@ -178,3 +179,14 @@ def test_db_commands_create_report_and_drop_the_schema(sim, database_url):
     assert "up to date" in authz_sync("db", "current", env=env).stdout
     assert authz_sync("db", "downgrade", "base", env=env).exit_code == 0
     assert "database revision: none" in authz_sync("db", "current", env=env).stdout
+
+
+def test_an_unreachable_database_exits_74_without_showing_its_password(sim):
+    url = make_url("postgresql://authz:db-pass-987@127.0.0.1:1/authz")
+    result = authz_sync("run", env=command_env(sim, url))
+    assert result.exit_code == 74, result.output
+    assert result.stderr.startswith(
+        "Error: cannot open the database postgresql+psycopg://authz:***@"
+    )
+    assert "db-pass-987" not in result.output
+    assert not sim.api_requests()
