@@ -16,6 +16,7 @@ import httpx
 from .config import Secret
 from .errors import ApiError, AuthError, RetryableApiError
 from .http_errors import body_text, json_or_none, retryable_status_error
+from .redact import register_secret
 
 GRANT_WHERE = (
     "in the Auth0 dashboard: Applications → APIs → auth0-authorization-extension-api → "
@@ -28,7 +29,7 @@ REFRESH_MARGIN = 60.0  # seconds before expiry when a token counts as expired
 @dataclass
 class Token:
     value: str
-    expires_at: float  # on the monotonic clock
+    refresh_at: float  # on the monotonic clock: shortly before it expires
     scopes: frozenset[str] | None  # None when Auth0 did not say
 
 
@@ -64,7 +65,7 @@ class ClientCredentialsAuth(httpx.Auth):
 
     def current_token(self) -> Token:
         with self._lock:
-            if self._token is None or self._clock() >= self._token.expires_at - REFRESH_MARGIN:
+            if self._token is None or self._clock() >= self._token.refresh_at:
                 self._token = self._fetch()
             return self._token
 
@@ -101,7 +102,9 @@ class ClientCredentialsAuth(httpx.Auth):
         lifetime = float(expires_in) if isinstance(expires_in, (int, float)) else 3600.0
         scope = payload.get("scope")
         scopes = frozenset(scope.split()) if isinstance(scope, str) else None
-        return Token(payload["access_token"], self._clock() + lifetime, scopes)
+        register_secret(payload["access_token"])
+        margin = min(REFRESH_MARGIN, lifetime / 10)  # short-lived tokens are still reused
+        return Token(payload["access_token"], self._clock() + lifetime - margin, scopes)
 
     def _token_error(self, response: httpx.Response) -> Exception:
         status = response.status_code

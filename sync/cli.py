@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import click
 
 from . import __version__
-from .cli_common import config_option, reports_errors, setup_logging
+from .cli_common import config_option, reports_errors, setup_logging, stop_on_sigterm
 from .cli_db import db
 from .cli_demo import demo, simulate
 from .config import load_settings
+from .redact import register_secret
 from .runner import RunReport, run_sync
 
 log = logging.getLogger("sync")
@@ -26,12 +28,18 @@ def main(verbose: int, quiet: bool) -> None:
     Try it with `authz-sync demo`; schedule `authz-sync run`. Exit codes are in the README.
     """
     setup_logging(verbose, quiet)
+    stop_on_sigterm()
 
 
 @main.command()
 @config_option
+@click.option(
+    "--allow-deletes",
+    is_flag=True,
+    help="Accept deletes beyond the safeguard limits (and an empty source) for this run.",
+)
 @reports_errors
-def run(config_path: str | None) -> None:
+def run(config_path: str | None, allow_deletes: bool) -> None:
     """Sync the extension into the database once (what cron runs).
 
     Reads every user, group, role and permission, checks them, then writes the changes in one
@@ -39,6 +47,9 @@ def run(config_path: str | None) -> None:
     Prints a one-line summary on success; errors go to stderr with a non-zero exit code.
     """
     settings = load_settings(config_path)
+    register_secret(settings.client_secret.reveal())
+    if allow_deletes:
+        settings = replace(settings, safeguard=replace(settings.safeguard, allow_deletes=True))
     for warning in settings.warnings:
         log.warning(warning)
     report = run_sync(settings)

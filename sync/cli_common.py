@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, SyncError
+from .errors import EXIT_INTERNAL, EXIT_TERMINATED, Interrupted, SyncError
+from .redact import RedactingFilter, redact
 
 log = logging.getLogger("sync")
 
@@ -28,7 +30,19 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     if quiet:
         level = logging.ERROR
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
     logging.getLogger("httpx").setLevel(max(level, logging.WARNING))  # it logs every request
+    logging.getLogger("httpcore").setLevel(max(level, logging.INFO))  # headers at DEBUG
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (systemd, Kubernetes, `kill`) stops a run like Ctrl-C does: roll back, record."""
+
+    def raise_interrupted(signum: int, frame: object) -> None:
+        raise Interrupted("SIGTERM", EXIT_TERMINATED)
+
+    signal.signal(signal.SIGTERM, raise_interrupted)
 
 
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -39,12 +53,13 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except SyncError as error:
-            for line in str(error).splitlines():
+            for line in redact(str(error)).splitlines():
                 click.echo(f"Error: {line}", err=True)
             sys.exit(error.exit_code)
-        except KeyboardInterrupt:
-            click.echo("Error: interrupted; the database was left as it was", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+        except KeyboardInterrupt as interrupt:
+            stop = Interrupted.of(interrupt)
+            click.echo(f"Error: interrupted by {stop.signal_name}; nothing was written", err=True)
+            sys.exit(stop.exit_code)
         except Exception as error:  # a bug: the type is enough to report it, -vv shows the rest
             log.debug("unexpected error", exc_info=True)
             click.echo(

@@ -21,6 +21,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from .errors import ConfigError
+from .safeguard import DeleteLimit, Safeguard
+from .schema import SYNCED_TABLES
+
+SYNCED_TABLE_NAMES = set(SYNCED_TABLES)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -100,6 +104,10 @@ FIELDS: tuple[Field, ...] = (
     Field("retry", "max_wait", float, 60.0, check=_between(0, 3600)),
     Field("retry", "max_total_wait", float, 600.0, check=_between(0, 86400)),
     Field("database", "url", str, DEFAULT_DATABASE_URL, env=("AUTHZ_SYNC_DATABASE_URL",)),
+    Field("safeguard", "max_deletes", int, 500, check=_between(0, 10**9)),
+    Field("safeguard", "max_delete_percent", float, 30.0, check=_between(0, 100)),
+    Field("safeguard", "allow_deletes", bool, False),
+    Field("safeguard", "tables", dict, {}),  # per-table limits; TOML only
 )
 
 REQUIRED_FOR_RUN = ("auth0.domain", "auth0.client_id", "extension.url")
@@ -122,6 +130,7 @@ class Settings:
     initial_wait: float = 1.0
     max_wait: float = 60.0
     max_total_wait: float = 600.0
+    safeguard: Safeguard = field(default_factory=Safeguard)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -252,7 +261,20 @@ def _names(items: Any) -> str:
     return ", ".join(sorted(items))
 
 
+TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+
+
 def _convert(spec: Field, raw: Any) -> Any:
+    if spec.kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in TRUE_WORDS | FALSE_WORDS:
+            return raw.lower() in TRUE_WORDS
+        raise ValueError("must be true or false")
+    if spec.kind is dict:
+        if not isinstance(raw, dict):
+            raise ValueError("must be a TOML table (set it in the config file)")
+        return raw
     if spec.kind is str:
         if not isinstance(raw, str):
             raise ValueError("must be a string")
@@ -343,6 +365,32 @@ def _file_warnings(path: Path | None, document: dict[str, Any]) -> tuple[str, ..
     return ()
 
 
+def _safeguard(values: dict[str, Any], problems: list[str]) -> Safeguard:
+    default = DeleteLimit(values["safeguard.max_deletes"], values["safeguard.max_delete_percent"])
+    per_table = {}
+    for table, limits in (values.get("safeguard.tables") or {}).items():
+        where = f"safeguard.tables.{table}"
+        if table not in SYNCED_TABLE_NAMES:
+            problems.append(f"{where}: unknown table (known: {_names(SYNCED_TABLE_NAMES)})")
+            continue
+        unknown = (
+            set(limits) - {"max_deletes", "max_delete_percent"}
+            if isinstance(limits, dict)
+            else None
+        )
+        if unknown is None or unknown:
+            problems.append(f"{where} may only set max_deletes and max_delete_percent")
+            continue
+        try:
+            per_table[table] = DeleteLimit(
+                int(limits.get("max_deletes", default.max_deletes)),
+                float(limits.get("max_delete_percent", default.max_delete_percent)),
+            )
+        except (TypeError, ValueError):
+            problems.append(f"{where}: max_deletes and max_delete_percent must be numbers")
+    return Safeguard(default, per_table, values["safeguard.allow_deletes"])
+
+
 def _read_values(
     config_path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None
 ) -> tuple[Path | None, dict[str, Any], dict[str, Any], list[str]]:
@@ -371,6 +419,7 @@ def load_settings(
                 f"{name} is not set: add it to the config file or set {spec.env_names[0]}"
             )
     secret = _read_secret(values, problems)
+    safeguard = _safeguard(values, problems)
     if problems:
         raise ConfigError(problems)
     return Settings(
@@ -389,6 +438,7 @@ def load_settings(
         initial_wait=values["retry.initial_wait"],
         max_wait=values["retry.max_wait"],
         max_total_wait=values["retry.max_total_wait"],
+        safeguard=safeguard,
         warnings=_file_warnings(path, document),
     )
 

@@ -8,8 +8,12 @@
     │   └── RetryableApiError      internal: a 429/5xx/transport failure worth another try
     ├── ApiDataError          65   the extension answered data we cannot store faithfully
     │   └── IncompleteReadError    the user list could not be read completely
-    └── DatabaseError         74   the database refused or lost the connection
-        └── SchemaError       78   the database schema is not the one this version expects
+    ├── DatabaseError         74   the database refused or lost the connection
+    │   └── SchemaError       78   the database schema is not the one this version expects
+    ├── DeleteGuardError       3   the run would delete more than the safeguard allows
+    └── RunLockedError        75   another run holds this database (lock.py)
+
+    Interrupted (a KeyboardInterrupt): SIGINT → 130, SIGTERM → 143; the run is `aborted`.
 
 Exit codes follow sysexits.h where one fits; the README's table is the reference.
 Messages never contain secrets: they are built from our own words and redacted URLs.
@@ -26,6 +30,7 @@ EXIT_IO = 74  # EX_IOERR
 EXIT_NOPERM = 77  # EX_NOPERM
 EXIT_SCHEMA = 78  # EX_CONFIG
 EXIT_INTERRUPTED = 130  # the shell's code for a program stopped by Ctrl-C (SIGINT)
+EXIT_TERMINATED = 143  # … and by SIGTERM
 
 
 class SyncError(Exception):
@@ -83,3 +88,17 @@ class DatabaseError(SyncError):
 
 class SchemaError(DatabaseError):
     exit_code = EXIT_SCHEMA
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM: stop now, roll back, record the run as aborted."""
+
+    def __init__(self, signal_name: str = "SIGINT", exit_code: int = EXIT_INTERRUPTED):
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+        self.exit_code = exit_code
+
+    @classmethod
+    def of(cls, error: KeyboardInterrupt) -> Interrupted:
+        """A plain KeyboardInterrupt is Ctrl-C (SIGINT)."""
+        return error if isinstance(error, Interrupted) else cls()

@@ -14,7 +14,8 @@ from sqlalchemy import Connection, Engine, insert, update
 from . import __version__
 from .schema import sync_runs
 
-RUNNING, SUCCEEDED, FAILED, ABORTED = "running", "succeeded", "failed", "aborted"
+RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+ABORTED, ABANDONED = "aborted", "abandoned"  # stopped by a signal / killed without a word
 
 
 def utcnow() -> datetime:
@@ -40,5 +41,31 @@ def finish_run(connection: Connection, run_id: int, **values: Any) -> None:
 
 
 def fail_run(engine: Engine, run_id: int, status: str, error: str, exit_code: int, **values: Any):
+    """Record a failure in a transaction of its own, after the run's data was rolled back."""
     with engine.begin() as connection:
-        finish_run(connection, run_id, status=status, error=error, exit_code=exit_code, **values)
+        connection.execute(
+            update(sync_runs)
+            # Only a row still running: a signal that lands just after the commit must not
+            # turn a run that succeeded into a failed one.
+            .where(sync_runs.c.run_id == run_id, sync_runs.c.status == RUNNING)
+            .values(finished_at=utcnow(), status=status, error=error, exit_code=exit_code, **values)
+        )
+
+
+def mark_abandoned(engine: Engine) -> int:
+    """Close the rows of runs that died without a word (kill -9, power loss).
+
+    Call it only while holding the run lock: then no other run can be alive.
+    """
+    with engine.begin() as connection:
+        result = connection.execute(
+            update(sync_runs)
+            .where(sync_runs.c.status == RUNNING)
+            .values(
+                status=ABANDONED,
+                finished_at=utcnow(),
+                error="the process ended without recording an outcome (killed?); nothing it "
+                "fetched was written",
+            )
+        )
+        return result.rowcount

@@ -1,15 +1,16 @@
-"""One sync run: check the schema → record the run → fetch → build rows → apply in one transaction.
+"""One sync run: lock → schema → ledger → fetch → check → plan → safeguard → write, all or nothing.
 
 Nothing is written to the synced tables until every record has been fetched and checked; the
-data and the run's `succeeded` row are committed together. A failing run rolls back, then marks
-its ledger row `failed` (or `aborted` on Ctrl-C / SIGTERM) with the reason.
+data and the run's `succeeded` ledger row are committed together. A failing run rolls back, then
+marks its ledger row `failed` (or `aborted` on SIGINT / SIGTERM) with the reason.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import httpx
@@ -19,10 +20,21 @@ from sqlalchemy.exc import SQLAlchemyError
 from .api import ExtensionApi, RequestStats
 from .config import Settings
 from .database import ensure_schema, first_line, open_engine, redacted
-from .errors import EXIT_INTERRUPTED, EXIT_OK, DatabaseError, SyncError
-from .ledger import ABORTED, FAILED, SUCCEEDED, fail_run, finish_run, start_run, utcnow
+from .errors import EXIT_OK, DatabaseError, Interrupted, SyncError
+from .ledger import (
+    ABORTED,
+    FAILED,
+    SUCCEEDED,
+    fail_run,
+    finish_run,
+    mark_abandoned,
+    start_run,
+    utcnow,
+)
+from .lock import run_lock
 from .paging import UserReader
-from .store import TableCount, apply_tables
+from .safeguard import check_deletes
+from .store import TableCount, plan_tables, write_plans
 from .transform import Snapshot, build_rows
 
 log = logging.getLogger(__name__)
@@ -69,11 +81,24 @@ def run_sync(
     """Run one sync; raises a SyncError (with its exit code) when the run fails."""
     engine = open_engine(settings.database_url)
     try:
-        ensure_schema(engine)
-        run_id = _database_step(lambda: start_run(engine, settings.extension_url), engine)
-        return _run(engine, run_id, settings, transport, sleep)
+        with ExitStack() as held:
+            with _database_errors(engine):
+                held.enter_context(run_lock(engine, redacted(engine.url)))  # until the end
+                ensure_schema(engine)
+                if abandoned := mark_abandoned(engine):
+                    log.warning("%d earlier run(s) died without finishing: abandoned", abandoned)
+                run_id = start_run(engine, settings.extension_url)
+            return _run(engine, run_id, settings, transport, sleep)
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _database_errors(engine: Engine) -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as error:
+        raise DatabaseError(f"{redacted(engine.url)}: {first_line(error)}") from None
 
 
 def _run(
@@ -91,7 +116,10 @@ def _run(
         rows = build_rows(snapshot)
         report = RunReport(run_id, {}, rows.warnings)
         with engine.begin() as connection:
-            report.counts = apply_tables(connection, rows.tables, utcnow())
+            plans = plan_tables(connection, rows.tables)
+            check_deletes(plans, settings.safeguard)
+            write_plans(connection, plans, utcnow())
+            report.counts = {name: plan.count for name, plan in plans.items()}
             _fill(report, api.stats, started)
             finish_run(connection, run_id, status=SUCCEEDED, exit_code=EXIT_OK, **_ledger(report))
         return report
@@ -102,9 +130,11 @@ def _run(
         failure = DatabaseError(f"writing to {redacted(engine.url)} failed: {first_line(error)}")
         _record_failure(engine, run_id, FAILED, failure, failure.exit_code, api.stats)
         raise failure from None
-    except KeyboardInterrupt:
-        _record_failure(engine, run_id, ABORTED, "interrupted", EXIT_INTERRUPTED, api.stats)
-        raise
+    except KeyboardInterrupt as interrupt:
+        stop = Interrupted.of(interrupt)
+        reason = f"interrupted by {stop.signal_name}; nothing was written"
+        _record_failure(engine, run_id, ABORTED, reason, stop.exit_code, api.stats)
+        raise stop from None
 
 
 def _fill(report: RunReport, stats: RequestStats, started: float) -> None:
@@ -132,10 +162,3 @@ def _record_failure(
         fail_run(engine, run_id, status, str(error), exit_code, api_requests=stats.requests)
     except SQLAlchemyError as ledger_error:  # the database may be what failed
         log.error("could not record the run's failure: %s", first_line(ledger_error))
-
-
-def _database_step(step: Callable, engine: Engine):
-    try:
-        return step()
-    except SQLAlchemyError as error:
-        raise DatabaseError(f"{redacted(engine.url)}: {first_line(error)}") from None

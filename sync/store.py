@@ -10,7 +10,7 @@ everything here happens on one connection inside it, so a run lands whole or not
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -35,49 +35,61 @@ class TableCount:
         return asdict(self)
 
 
-def apply_tables(
-    connection: Connection, tables: dict[str, list[dict[str, Any]]], now: datetime
-) -> dict[str, TableCount]:
-    counts = {}
-    for name, keys in schema.SYNCED_TABLES.items():
-        counts[name] = apply_table(
-            connection, schema.metadata.tables[name], keys, tables[name], now
-        )
-    return counts
+@dataclass
+class TablePlan:
+    """What one table needs: rows to insert or update, keys to delete, and the counts."""
+
+    table: Table
+    keys: Sequence[str]
+    upserts: list[dict[str, Any]] = field(default_factory=list)
+    deletes: list[dict[str, Any]] = field(default_factory=list)
+    count: TableCount = field(default_factory=TableCount)
+    rows_before: int = 0
 
 
-def apply_table(
-    connection: Connection,
-    table: Table,
-    keys: Sequence[str],
-    rows: list[dict[str, Any]],
-    now: datetime,
-) -> TableCount:
+def plan_tables(
+    connection: Connection, tables: dict[str, list[dict[str, Any]]]
+) -> dict[str, TablePlan]:
+    """Compare every synced table with its new rows; reads only."""
+    return {
+        name: plan_table(connection, schema.metadata.tables[name], keys, tables[name])
+        for name, keys in schema.SYNCED_TABLES.items()
+    }
+
+
+def plan_table(
+    connection: Connection, table: Table, keys: Sequence[str], rows: list[dict[str, Any]]
+) -> TablePlan:
     compared = [c.name for c in table.columns if c.name not in BOOKKEEPING]
     current = {
         tuple(row[k] for k in keys): row
         for row in connection.execute(select(*(table.c[name] for name in compared))).mappings()
     }
-    count = TableCount(fetched=len(rows))
-    changed: list[dict[str, Any]] = []
+    plan = TablePlan(table, keys, count=TableCount(fetched=len(rows)), rows_before=len(current))
     wanted: set[tuple] = set()
     for row in rows:
         key = tuple(row[k] for k in keys)
         wanted.add(key)
         before = current.get(key)
         if before is None:
-            count.inserted += 1
+            plan.count.inserted += 1
         elif any(before[name] != row[name] for name in compared):
-            count.updated += 1
+            plan.count.updated += 1
         else:
-            count.unchanged += 1
+            plan.count.unchanged += 1
             continue
-        changed.append(_with_bookkeeping(table, row, now))
-    gone = [dict(zip(keys, key, strict=True)) for key in current if key not in wanted]
-    count.deleted = len(gone)
-    _upsert(connection, table, keys, changed)
-    _delete(connection, table, keys, gone)
-    return count
+        plan.upserts.append(row)
+    plan.deletes = [dict(zip(keys, key, strict=True)) for key in current if key not in wanted]
+    plan.count.deleted = len(plan.deletes)
+    return plan
+
+
+def write_plans(connection: Connection, plans: dict[str, TablePlan], now: datetime) -> None:
+    """Write every plan on the caller's connection (and so inside its transaction)."""
+    for plan in plans.values():
+        rows = [_with_bookkeeping(plan.table, row, now) for row in plan.upserts]
+        _upsert(connection, plan.table, plan.keys, rows)
+        _delete(connection, plan.table, plan.keys, plan.deletes)
 
 
 def _with_bookkeeping(table: Table, row: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -97,8 +97,13 @@ def parse_time(value: str | None) -> datetime | None:
     return moment
 
 
+PLACEHOLDER_NAME = "<Error:"  # what the extension answers for a user it could not load
+
+
 def user_row(data: Any) -> Row:
     user = _Record("user", data, "user_id", guid=False)
+    if (user.text("name") or "").startswith(PLACEHOLDER_NAME):
+        user.fail("name", "is an error placeholder of the extension, not a real user")
     identities = user.typed("identities", list)
     first = identities[0] if identities else None
     connection = first.get("connection") if isinstance(first, dict) else None

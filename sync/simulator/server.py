@@ -227,6 +227,11 @@ class Simulator:
                 lifetime=self.token_lifetime if lifetime is None else lifetime,
             )
 
+    def issued_tokens(self) -> list[str]:
+        """Every token value issued so far: tests search all output for them."""
+        with self.lock:
+            return self._tokens.values()
+
     def expire_tokens(self) -> None:
         """Every token issued so far answers 401 Invalid credentials from now on."""
         with self.lock:

@@ -69,6 +69,9 @@ class TokenStore:
             return None
         return found
 
+    def values(self) -> list[str]:
+        return list(self._tokens)
+
     def expire_all(self) -> None:
         """Make every token issued so far invalid (new ones still work)."""
         for record in self._tokens.values():
