@@ -25,7 +25,7 @@ from . import __version__
 from .auth import GRANT_WHERE, ClientCredentialsAuth, missing_scope_error, missing_scopes
 from .config import Settings
 from .errors import ApiDataError, ApiError, AuthError, RetryableApiError
-from .http_errors import body_text, json_or_none, retryable_status_error
+from .http_errors import body_text, json_or_none, retryable_status_error, transport_error
 from .retry import RetrySettings, retry_policy
 
 SCOPE_BY_RESOURCE = {
@@ -131,10 +131,8 @@ class ExtensionApi:
         self.stats.add(requests=1)
         try:
             response = self._http.get(path, params=params)
-        except httpx.TimeoutException:
-            raise RetryableApiError(f"GET {path} timed out") from None
         except httpx.TransportError as error:
-            raise RetryableApiError(f"GET {path} failed: {type(error).__name__}") from None
+            raise transport_error(error, f"GET {path}") from None
         return self._payload(path, response)
 
     def _payload(self, path: str, response: httpx.Response) -> Any:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import httpx
 
 from .config import Secret
-from .errors import ApiError, AuthError, RetryableApiError
-from .http_errors import body_text, json_or_none, retryable_status_error
+from .errors import ApiError, AuthError
+from .http_errors import body_text, json_or_none, retryable_status_error, transport_error
 from .redact import register_secret
 
 GRANT_WHERE = (
@@ -85,7 +85,7 @@ class ClientCredentialsAuth(httpx.Auth):
         try:
             response = self._client.post("/oauth/token", json=body)
         except httpx.TransportError as error:
-            raise RetryableApiError(f"token request failed: {type(error).__name__}") from None
+            raise transport_error(error, "the token request") from None
         self.tokens_fetched += 1
         if response.status_code != 200:
             raise self._token_error(response)

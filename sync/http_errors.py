@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from .errors import RetryableApiError
+from .errors import ApiError, RetryableApiError
 
 MAX_BODY_IN_MESSAGE = 200
 
@@ -64,3 +64,16 @@ def retryable_status_error(
     if status >= 500:
         return RetryableApiError(f"{what} failed with {status}: {body_text(response)}")
     return None
+
+
+def transport_error(error: httpx.TransportError, what: str) -> ApiError:
+    """A failed exchange: retryable, except a certificate that does not verify (retrying
+    cannot fix that, and it may be an interception)."""
+    if isinstance(error, httpx.TimeoutException):
+        return RetryableApiError(f"{what} timed out")
+    if "CERTIFICATE_VERIFY_FAILED" in str(error):
+        return ApiError(
+            f"{what}: the server's TLS certificate could not be verified; if it is signed by "
+            f"your own CA, set extension.ca_bundle to that CA's PEM file"
+        )
+    return RetryableApiError(f"{what} failed: {type(error).__name__}")

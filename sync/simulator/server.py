@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -113,6 +114,7 @@ class Simulator:
         retry_after_header: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.tenant = tenant
         self.client_id = client_id
@@ -126,6 +128,7 @@ class Simulator:
         self.retry_after_header = retry_after_header
         self.host = host
         self.port = port
+        self.tls = tls  # a server-side context: serve https (to test certificate checks)
         self.before_response: Callable[[RequestRecord], None] | None = None
         self.lock = threading.RLock()
         self.requests: list[RequestRecord] = []
@@ -149,6 +152,8 @@ class Simulator:
         server = ThreadingHTTPServer((self.host, self.port), _Handler)
         server.daemon_threads = True
         server.simulator = self  # type: ignore[attr-defined]
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(
@@ -189,7 +194,7 @@ class Simulator:
         """Base URL of the simulated Auth0 domain (the token endpoint is ``url + /oauth/token``)."""
         if self._server is None:
             raise RuntimeError("the simulator is not started")
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def api_url(self) -> str:
