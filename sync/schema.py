@@ -172,7 +172,12 @@ sync_runs = Table(
     Column("run_id", Integer, primary_key=True, autoincrement=True),
     Column("started_at", Timestamp, nullable=False),
     Column("finished_at", Timestamp),
-    Column("status", String(16), nullable=False, comment="running, succeeded or failed"),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        comment="running, succeeded, failed, aborted (a signal) or abandoned (killed)",
+    ),
     Column("exit_code", Integer),
     Column("rows_inserted", Integer),
     Column("rows_updated", Integer),

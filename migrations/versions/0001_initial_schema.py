@@ -174,7 +174,10 @@ def upgrade() -> None:
             nullable=True,
         ),
         sa.Column(
-            "status", sa.String(length=16), nullable=False, comment="running, succeeded or failed"
+            "status",
+            sa.String(length=16),
+            nullable=False,
+            comment="running, succeeded, failed, aborted (a signal) or abandoned (killed)",
         ),
         sa.Column("exit_code", sa.Integer(), nullable=True),
         sa.Column("rows_inserted", sa.Integer(), nullable=True),
