@@ -78,7 +78,7 @@ def ensure_schema(engine: Engine) -> None:
             )
     except SQLAlchemyError as error:
         raise DatabaseError(
-            f"cannot open the database {redacted(engine.url)}: {first_line(error)}"
+            f"cannot use the database {redacted(engine.url)}: {first_line(error)}"
         ) from None
     head = head_revision()
     if current == head:

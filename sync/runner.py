@@ -98,7 +98,9 @@ def _database_errors(engine: Engine) -> Iterator[None]:
     try:
         yield
     except SQLAlchemyError as error:
-        raise DatabaseError(f"{redacted(engine.url)}: {first_line(error)}") from None
+        raise DatabaseError(
+            f"cannot use the database {redacted(engine.url)}: {first_line(error)}"
+        ) from None
 
 
 def _run(

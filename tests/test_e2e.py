@@ -186,7 +186,7 @@ def test_an_unreachable_database_exits_74_without_showing_its_password(sim):
     result = authz_sync("run", env=command_env(sim, url))
     assert result.exit_code == 74, result.output
     assert result.stderr.startswith(
-        "Error: cannot open the database postgresql+psycopg://authz:***@"
+        "Error: cannot use the database postgresql+psycopg://authz:***@"
     )
     assert "db-pass-987" not in result.output
     assert not sim.api_requests()

@@ -268,7 +268,7 @@ def _wait_for(condition, timeout=30.0) -> None:
 )
 def test_a_signal_during_fetch_aborts_cleanly(sim, database_url, sig, code, name):
     scenario = Scenario(sim, database_url)
-    sim.latency = 0.2
+    sim.latency = 0.3
     pages_before = len(sim.api_requests(r"^/api/users$"))
     process = _popen(scenario)
     _wait_for(lambda: len(sim.api_requests(r"^/api/users$")) >= pages_before + 2)
