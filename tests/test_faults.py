@@ -325,7 +325,9 @@ def _start_blocked_in_apply(scenario: Scenario) -> tuple[subprocess.Popen, Table
     return process, blocker
 
 
-@pytest.mark.parametrize(("sig", "code", "name"), [(signal.SIGTERM, 143, "SIGTERM")])
+@pytest.mark.parametrize(
+    ("sig", "code", "name"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")]
+)
 def test_a_signal_during_apply_rolls_back(sim, database_url, sig, code, name):
     scenario = Scenario(sim, database_url)
     process, blocker = _start_blocked_in_apply(scenario)
