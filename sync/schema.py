@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Integer,
     MetaData,
     String,
@@ -186,8 +187,96 @@ sync_runs = Table(
     Column("counts", JSON, comment="Per table: fetched, inserted, updated, deleted, unchanged."),
     Column("warnings", JSON, comment="Dropped dangling references and similar remarks."),
     Column("error", Text),
+    Column("api_retries", Integer, comment="Requests that were retried."),
+    Column("api_rate_limited", Integer, comment="429 answers received."),
+    Column("duration_seconds", Float, comment="Wall time of the run."),
     Column("source", String(255), comment="The extension API URL the run read from."),
     Column("version", String(32), comment="authz-sync version that ran."),
+    **MYSQL_TABLE_ARGS,
+)
+
+# --- Effective access: derived in the same transaction as each sync (effective.py) -----------
+
+effective_group_members = Table(
+    "authz_effective_group_members",
+    metadata,
+    _object_id("group_id", primary_key=True),
+    _user_id(primary_key=True, index=True),
+    _object_id("via_group_id", primary_key=True, comment="The group that lists the user."),
+    Column("depth", Integer, nullable=False, comment="0: direct; n: n nesting steps below."),
+    **MYSQL_TABLE_ARGS,
+)
+
+effective_user_roles = Table(
+    "authz_effective_user_roles",
+    metadata,
+    _user_id(primary_key=True),
+    _object_id("role_id", primary_key=True, index=True),
+    Column("source", String(16), primary_key=True, comment="direct or group"),
+    Column(
+        "via_group_id",
+        String(OBJECT_ID),
+        primary_key=True,
+        comment="The effective group holding the role; '' for a direct assignment.",
+    ),
+    **MYSQL_TABLE_ARGS,
+)
+
+effective_user_permissions = Table(
+    "authz_effective_user_permissions",
+    metadata,
+    _user_id(primary_key=True),
+    _object_id("permission_id", primary_key=True, index=True),
+    _object_id("via_role_id", primary_key=True),
+    **MYSQL_TABLE_ARGS,
+)
+
+
+# --- History: when each link held (SCD type 2), written from each run's diff (history.py) ----
+
+
+def _history(base: Table) -> Table:
+    keys = [c for c in base.primary_key.columns]
+    return Table(
+        f"{base.name}_history",
+        metadata,
+        *(Column(c.name, c.type, primary_key=True) for c in keys),
+        Column("valid_from", Timestamp, primary_key=True, comment="When the link appeared (UTC)."),
+        Column("valid_to", Timestamp, comment="When it disappeared; NULL while it holds."),
+        Column("valid_from_run_id", Integer, nullable=False),
+        Column("valid_to_run_id", Integer),
+        **MYSQL_TABLE_ARGS,
+    )
+
+
+group_members_history = _history(group_members)
+group_nesting_history = _history(group_nesting)
+group_roles_history = _history(group_roles)
+role_users_history = _history(role_users)
+role_permissions_history = _history(role_permissions)
+
+HISTORY_TABLES: dict[str, Table] = {
+    base.name: history
+    for base, history in (
+        (group_members, group_members_history),
+        (group_nesting, group_nesting_history),
+        (group_roles, group_roles_history),
+        (role_users, role_users_history),
+        (role_permissions, role_permissions_history),
+    )
+}
+
+changes = Table(
+    "authz_changes",
+    metadata,
+    Column("change_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=False, index=True),
+    Column("changed_at", Timestamp, nullable=False, index=True),
+    Column("entity", String(16), nullable=False, comment="user, group, role or permission"),
+    Column("entity_id", String(USER_ID), nullable=False, index=True),
+    Column("operation", String(8), nullable=False, comment="insert, update or delete"),
+    Column("old_values", JSON, comment="Changed columns before (update); the row (delete)."),
+    Column("new_values", JSON, comment="Changed columns after (update); the row (insert)."),
     **MYSQL_TABLE_ARGS,
 )
 
@@ -204,4 +293,19 @@ SYNCED_TABLES: dict[str, tuple[str, ...]] = {
     group_roles.name: ("group_id", "role_id"),
     role_permissions.name: ("role_id", "permission_id"),
     role_users.name: ("role_id", "user_id"),
+}
+
+# Derived from the synced tables in the same transaction (effective.py).
+EFFECTIVE_TABLES: dict[str, tuple[str, ...]] = {
+    effective_group_members.name: ("group_id", "user_id", "via_group_id"),
+    effective_user_roles.name: ("user_id", "role_id", "source", "via_group_id"),
+    effective_user_permissions.name: ("user_id", "permission_id", "via_role_id"),
+}
+
+# Entity tables whose changes are logged in authz_changes, with the entity name used there.
+CHANGE_LOGGED = {
+    users.name: "user",
+    groups.name: "group",
+    roles.name: "role",
+    permissions.name: "permission",
 }
