@@ -17,7 +17,9 @@ import httpx
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import schema
 from .api import ExtensionApi, RequestStats
+from .apply import apply_run, plan_run
 from .config import Settings
 from .database import ensure_schema, first_line, open_engine, redacted
 from .errors import EXIT_OK, DatabaseError, Interrupted, SyncError
@@ -29,12 +31,10 @@ from .ledger import (
     finish_run,
     mark_abandoned,
     start_run,
-    utcnow,
 )
 from .lock import run_lock
 from .paging import UserReader
-from .safeguard import check_deletes
-from .store import TableCount, plan_tables, write_plans
+from .store import TableCount
 from .transform import Snapshot, build_rows
 
 log = logging.getLogger(__name__)
@@ -49,9 +49,11 @@ class RunReport:
     retries: int = 0
     rate_limited: int = 0
     seconds: float = 0.0
+    changes_logged: int = 0
 
     def total(self, operation: str) -> int:
-        return sum(getattr(count, operation) for count in self.counts.values())
+        """Over the copied tables; the derived effective tables are in `counts` only."""
+        return sum(getattr(self.counts[name], operation) for name in schema.SYNCED_TABLES)
 
 
 def fetch_snapshot(api: ExtensionApi, settings: Settings) -> Snapshot:
@@ -118,9 +120,8 @@ def _run(
         rows = build_rows(snapshot)
         report = RunReport(run_id, {}, rows.warnings)
         with engine.begin() as connection:
-            plans = plan_tables(connection, rows.tables)
-            check_deletes(plans, settings.safeguard)
-            write_plans(connection, plans, utcnow())
+            plans = plan_run(connection, rows)
+            report.changes_logged = apply_run(connection, plans, settings.safeguard, run_id)
             report.counts = {name: plan.count for name, plan in plans.items()}
             _fill(report, api.stats, started)
             finish_run(connection, run_id, status=SUCCEEDED, exit_code=EXIT_OK, **_ledger(report))
@@ -152,6 +153,9 @@ def _ledger(report: RunReport) -> dict:
         "rows_updated": report.total("updated"),
         "rows_deleted": report.total("deleted"),
         "api_requests": report.api_requests,
+        "api_retries": report.retries,
+        "api_rate_limited": report.rate_limited,
+        "duration_seconds": round(report.seconds, 3),
         "counts": {name: count.as_dict() for name, count in report.counts.items()},
         "warnings": report.warnings,
     }

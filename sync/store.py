@@ -37,49 +37,56 @@ class TableCount:
 
 @dataclass
 class TablePlan:
-    """What one table needs: rows to insert or update, keys to delete, and the counts."""
+    """What one table needs: rows to insert, rows to update, rows to delete, and the counts.
+
+    `updates` holds (before, after) pairs and `deletes` whole rows as they were: the history
+    and the change log are written from them.
+    """
 
     table: Table
     keys: Sequence[str]
-    upserts: list[dict[str, Any]] = field(default_factory=list)
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
     deletes: list[dict[str, Any]] = field(default_factory=list)
     count: TableCount = field(default_factory=TableCount)
     rows_before: int = 0
 
+    @property
+    def changed(self) -> bool:
+        return bool(self.inserts or self.updates or self.deletes)
+
 
 def plan_tables(
-    connection: Connection, tables: dict[str, list[dict[str, Any]]]
+    connection: Connection | None,
+    tables: dict[str, list[dict[str, Any]]],
+    keys_by_table: dict[str, tuple[str, ...]] = schema.SYNCED_TABLES,
 ) -> dict[str, TablePlan]:
-    """Compare every synced table with its new rows; reads only."""
+    """Compare each table with its new rows; reads only (None: the tables do not exist yet)."""
     return {
         name: plan_table(connection, schema.metadata.tables[name], keys, tables[name])
-        for name, keys in schema.SYNCED_TABLES.items()
+        for name, keys in keys_by_table.items()
     }
 
 
 def plan_table(
-    connection: Connection, table: Table, keys: Sequence[str], rows: list[dict[str, Any]]
+    connection: Connection | None, table: Table, keys: Sequence[str], rows: list[dict[str, Any]]
 ) -> TablePlan:
     compared = [c.name for c in table.columns if c.name not in BOOKKEEPING]
-    current = {
-        tuple(row[k] for k in keys): row
-        for row in connection.execute(select(*(table.c[name] for name in compared))).mappings()
-    }
+    query = select(*(table.c[name] for name in compared))
+    stored = connection.execute(query).mappings() if connection is not None else ()
+    current = {tuple(row[k] for k in keys): dict(row) for row in stored}
     plan = TablePlan(table, keys, count=TableCount(fetched=len(rows)), rows_before=len(current))
-    wanted: set[tuple] = set()
     for row in rows:
-        key = tuple(row[k] for k in keys)
-        wanted.add(key)
-        before = current.get(key)
+        before = current.pop(tuple(row[k] for k in keys), None)
         if before is None:
-            plan.count.inserted += 1
+            plan.inserts.append(row)
         elif any(before[name] != row[name] for name in compared):
-            plan.count.updated += 1
+            plan.updates.append((before, row))
         else:
             plan.count.unchanged += 1
-            continue
-        plan.upserts.append(row)
-    plan.deletes = [dict(zip(keys, key, strict=True)) for key in current if key not in wanted]
+    plan.deletes = list(current.values())  # what is left was not in the source
+    plan.count.inserted = len(plan.inserts)
+    plan.count.updated = len(plan.updates)
     plan.count.deleted = len(plan.deletes)
     return plan
 
@@ -87,7 +94,8 @@ def plan_table(
 def write_plans(connection: Connection, plans: dict[str, TablePlan], now: datetime) -> None:
     """Write every plan on the caller's connection (and so inside its transaction)."""
     for plan in plans.values():
-        rows = [_with_bookkeeping(plan.table, row, now) for row in plan.upserts]
+        upserts = plan.inserts + [after for _, after in plan.updates]
+        rows = [_with_bookkeeping(plan.table, row, now) for row in upserts]
         _upsert(connection, plan.table, plan.keys, rows)
         _delete(connection, plan.table, plan.keys, plan.deletes)
 

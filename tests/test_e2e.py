@@ -17,6 +17,7 @@ from e2e import (
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from sync import database
 from sync.simulator import Simulator, generate_tenant, ground_truth
 
 # The size the issue asks for: past the 1000-user cap, so slicing is exercised.
@@ -172,13 +173,28 @@ def test_a_database_at_an_unknown_revision_is_refused(sim, database_url):
 
 def test_db_commands_create_report_and_drop_the_schema(sim, database_url):
     env = command_env(sim, database_url)
-    assert (
-        "needed: 0001 (run `authz-sync db upgrade`)" in authz_sync("db", "current", env=env).stdout
-    )
+    head = database.head_revision()
+    current = authz_sync("db", "current", env=env).stdout
+    assert f"database revision: none; needed: {head} (run `authz-sync db upgrade`)" in current
     assert authz_sync("db", "upgrade", env=env).exit_code == 0
     assert "up to date" in authz_sync("db", "current", env=env).stdout
+    assert "0001" in authz_sync("db", "history", env=env).stdout
     assert authz_sync("db", "downgrade", "base", env=env).exit_code == 0
     assert "database revision: none" in authz_sync("db", "current", env=env).stdout
+
+
+def test_a_database_behind_is_refused_until_upgraded(sim, tenant, database_url):
+    env = command_env(sim, database_url)
+    assert authz_sync("db", "upgrade", "0001", env=env).exit_code == 0
+    refused = authz_sync("run", env=env)
+    assert refused.exit_code == 78
+    assert (
+        "is at revision 0001" in refused.stderr and "run `authz-sync db upgrade`" in refused.stderr
+    )
+    assert not sim.api_requests()
+    assert authz_sync("db", "upgrade", env=env).exit_code == 0
+    assert authz_sync("run", env=env).exit_code == 0
+    assert_tables_equal(read_tables(database_url), sorted_truth(ground_truth(tenant)))
 
 
 def test_an_unreachable_database_exits_74_without_showing_its_password(sim):

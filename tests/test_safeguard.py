@@ -14,7 +14,9 @@ def plan(table: str, before: int, deleted: int, fetched: int | None = None) -> T
     deletes = [{k: f"{k}-{i:03d}" for k in keys} for i in range(deleted)]
     fetched = before - deleted if fetched is None else fetched
     count = TableCount(fetched=fetched, deleted=deleted)
-    return TablePlan(schema.metadata.tables[table], keys, [], deletes, count, before)
+    return TablePlan(
+        schema.metadata.tables[table], keys, deletes=deletes, count=count, rows_before=before
+    )
 
 
 def check(*plans: TablePlan, **options) -> None:

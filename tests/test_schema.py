@@ -63,3 +63,22 @@ def test_the_wheel_ships_the_migrations(tmp_path):
     assert "sync/migrations/script.py.mako" in names
     assert "sync/migrations/versions/0001_initial_schema.py" in names
     assert "sync/simulator/server.py" in names
+
+
+def test_upgrading_to_0002_opens_history_for_existing_links(database_url):
+    engine = database.open_engine(database_url)
+    try:
+        database.upgrade(engine, "0001")
+        with engine.begin() as connection:
+            connection.execute(
+                insert(schema.group_members),
+                [{"group_id": "g1", "user_id": "auth0|1", "is_orphan": False}],
+            )
+        database.upgrade(engine)
+        with engine.connect() as connection:
+            rows = connection.execute(select(schema.group_members_history)).mappings().all()
+    finally:
+        engine.dispose()
+    assert len(rows) == 1
+    assert (rows[0]["group_id"], rows[0]["user_id"]) == ("g1", "auth0|1")
+    assert rows[0]["valid_to"] is None and rows[0]["valid_from_run_id"] == 0
