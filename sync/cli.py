@@ -11,6 +11,8 @@ from . import __version__
 from .cli_common import config_option, reports_errors, setup_logging, stop_on_sigterm
 from .cli_db import db
 from .cli_demo import demo, simulate
+from .cli_graph import graph
+from .cli_status import status
 from .config import load_settings
 from .redact import register_secret
 from .runner import RunReport, run_sync
@@ -71,6 +73,5 @@ def summary_line(report: RunReport) -> str:
     )
 
 
-main.add_command(db)
-main.add_command(demo)
-main.add_command(simulate)
+for command in (db, demo, simulate, graph, status):
+    main.add_command(command)

@@ -7,6 +7,7 @@ operator's call (`authz-sync db upgrade`), never a side effect of a nightly job.
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 
 from alembic import command
@@ -25,19 +26,25 @@ def redacted(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def open_engine(url: URL) -> Engine:
+def open_engine(url: URL, read_only: bool = False) -> Engine:
+    """An engine; `read_only` (dry runs) also keeps SQLite from changing its file at all."""
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        pragmas = SQLITE_READ_ONLY if read_only else SQLITE_PRAGMAS
+        event.listen(engine, "connect", lambda dbapi, _record: _run_pragmas(dbapi, pragmas))
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # Wait for a concurrent reader/writer instead of failing at once; WAL lets analysts read
-    # while a sync writes.
+# Wait for a concurrent writer instead of failing at once; WAL lets analysts read while a sync
+# writes.
+SQLITE_PRAGMAS = ("PRAGMA busy_timeout = 30000", "PRAGMA journal_mode = WAL")
+SQLITE_READ_ONLY = ("PRAGMA busy_timeout = 30000", "PRAGMA query_only = ON")
+
+
+def _run_pragmas(dbapi_connection, pragmas: tuple[str, ...]) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout = 30000")
-    cursor.execute("PRAGMA journal_mode = WAL")
+    for pragma in pragmas:
+        cursor.execute(pragma)
     cursor.close()
 
 
@@ -70,6 +77,14 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 def ensure_schema(engine: Engine) -> None:
     """Create the schema on an empty database; refuse one that is behind, ahead or foreign."""
+    if not schema_is_current(engine):
+        upgrade(engine)
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """True at the head revision, False for an empty database; SchemaError otherwise."""
+    if _missing_sqlite_file(engine):
+        return False  # do not create the file just to look at it
     try:
         with engine.connect() as connection:
             current = current_revision(connection)
@@ -82,14 +97,18 @@ def ensure_schema(engine: Engine) -> None:
         ) from None
     head = head_revision()
     if current == head:
-        return
+        return True
     if current is None and not has_tables:
-        upgrade(engine)
-        return
-    raise SchemaError(_schema_problem(current, head))
+        return False
+    raise SchemaError(schema_problem(current, head))
 
 
-def _schema_problem(current: str | None, head: str) -> str:
+def _missing_sqlite_file(engine: Engine) -> bool:
+    database = engine.url.database
+    return engine.dialect.name == "sqlite" and bool(database) and not os.path.exists(database)
+
+
+def schema_problem(current: str | None, head: str) -> str:
     if current is None:
         return (
             "the database has authz_* tables that Alembic does not track: "

@@ -73,7 +73,7 @@ def check_schema(connection: Connection, url: URL) -> None:
             f"run `authz-sync db upgrade` (or `authz-sync run`, which creates them)"
         )
     # One wording for behind / ahead / foreign, shared with `run`.
-    raise SchemaError(database._schema_problem(current, head))
+    raise SchemaError(database.schema_problem(current, head))
 
 
 def _has_authz_tables(connection: Connection) -> bool:

@@ -289,7 +289,7 @@ def upgrade() -> None:
         )
         batch_op.add_column(
             sa.Column(
-                "duration_seconds", sa.Float(), nullable=True, comment="Wall time of the run."
+                "duration_seconds", sa.Double(), nullable=True, comment="Wall time of the run."
             )
         )
 

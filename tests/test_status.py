@@ -1,0 +1,185 @@
+"""`authz-sync status` as operators run it: the installed command reading the run ledger of a real
+database of each kind, as a table and as JSON, with a failed run whose error has several lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert
+from sqlalchemy.engine import URL
+
+from sync import database, schema
+
+COUNTS = {
+    "authz_users": {"fetched": 1200, "inserted": 1200, "updated": 0, "deleted": 0, "unchanged": 0}
+}
+NULL_RUN = {  # every column, so each database gets the same row shape
+    "finished_at": None,
+    "exit_code": None,
+    "rows_inserted": None,
+    "rows_updated": None,
+    "rows_deleted": None,
+    "api_requests": None,
+    "api_retries": None,
+    "api_rate_limited": None,
+    "duration_seconds": None,
+    "counts": None,
+    "warnings": None,
+    "error": None,
+    "source": "https://acme.eu.webtask.io/abc/api",
+    "version": "0.1.0",
+}
+FAILED_ERROR = (
+    "the extension could not be read: gave up on group 'Zürich 🚀'\n"
+    "last answer: 429 Too Many Requests after 8 attempts\n"
+)
+ABANDONED_ERROR = (
+    "the process ended without recording an outcome (killed?); nothing it fetched was written"
+)
+RUNS = [
+    NULL_RUN
+    | {
+        "run_id": 1,
+        "started_at": datetime(2026, 11, 26, 3, 15, 2, 123456),
+        "finished_at": datetime(2026, 11, 26, 3, 15, 14, 468456),
+        "status": "succeeded",
+        "exit_code": 0,
+        "rows_inserted": 1200,
+        "rows_updated": 0,
+        "rows_deleted": 0,
+        "api_requests": 17,
+        "api_retries": 0,
+        "api_rate_limited": 0,
+        "duration_seconds": 12.345,
+        "counts": COUNTS,
+        "warnings": [],
+    },
+    NULL_RUN
+    | {
+        "run_id": 2,
+        "started_at": datetime(2026, 11, 27, 3, 15, 0, 999999),  # shown as 03:15:00
+        "finished_at": datetime(2026, 11, 27, 3, 16, 16, 499999),
+        "status": "failed",
+        "exit_code": 69,
+        "rows_inserted": 0,
+        "rows_updated": 0,
+        "rows_deleted": 0,
+        "api_requests": 40,
+        "api_retries": 8,
+        "api_rate_limited": 5,
+        "duration_seconds": 75.5,
+        "warnings": ["group 'x': nested group 'y' does not exist; left out"],
+        "error": FAILED_ERROR,
+    },
+    NULL_RUN
+    | {  # killed: no duration recorded, so finished_at - started_at
+        "run_id": 3,
+        "started_at": datetime(2026, 11, 28, 3, 15, 0),
+        "finished_at": datetime(2026, 11, 28, 4, 20, 5),
+        "status": "abandoned",
+        "error": ABANDONED_ERROR,
+    },
+    NULL_RUN | {"run_id": 4, "started_at": datetime(2026, 11, 29, 3, 15, 0), "status": "running"},
+]
+
+HEADER = (
+    "run  started (UTC)        status     duration  ins/upd/del  requests  retries  429s  error"
+)
+LINES = {
+    4: "  4  2026-11-29 03:15:00  running           -            -         -        -     -",
+    3: "  3  2026-11-28 03:15:00  abandoned    1h 05m            -         -        -     -  "
+    "the process ended without recording an outcome (killed?); n…",
+    2: "  2  2026-11-27 03:15:00  failed       1m 15s        0/0/0        40        8     5  "
+    "the extension could not be read: gave up on group 'Zürich 🚀' …",
+    1: "  1  2026-11-26 03:15:02  succeeded    12.3 s     1200/0/0        17        0     0",
+}
+
+
+def authz_sync(url: URL, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed command, with only this database configured (no stray AUTHZ_SYNC_*)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHZ_SYNC_")}
+    env["AUTHZ_SYNC_DATABASE_URL"] = url.render_as_string(hide_password=False)
+    return subprocess.run(
+        ["authz-sync", *args], env=env, capture_output=True, encoding="utf-8", timeout=60
+    )
+
+
+def create_schema(url: URL, runs: list[dict]) -> URL:
+    engine = database.open_engine(url)
+    try:
+        database.upgrade(engine)
+        if runs:
+            with engine.begin() as connection:
+                connection.execute(insert(schema.sync_runs), runs)
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def ledger_url(database_url: URL) -> URL:
+    """On every database: timestamps, JSON and float columns come back differently."""
+    return create_schema(database_url, RUNS)
+
+
+def test_table_newest_first_with_the_errors_first_line(ledger_url):
+    done = authz_sync(ledger_url, "status")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.splitlines() == [HEADER, LINES[4], LINES[3], LINES[2], LINES[1]]
+
+
+def test_limit_keeps_the_newest(sqlite_url):
+    create_schema(sqlite_url, RUNS)
+    done = authz_sync(sqlite_url, "status", "--limit", "2")
+    assert done.stdout.splitlines() == [HEADER, LINES[4], LINES[3]]
+
+
+def test_json_has_every_column_unshortened(ledger_url):
+    done = authz_sync(ledger_url, "status", "--json")
+    assert done.returncode == 0, done.stderr
+    runs = json.loads(done.stdout)
+    assert [run["run_id"] for run in runs] == [4, 3, 2, 1]
+    columns = {column.name for column in schema.sync_runs.columns}
+    assert all(set(run) == columns for run in runs)
+    newest, _, failed, succeeded = runs
+    assert succeeded["started_at"] == "2026-11-26T03:15:02.123456Z"
+    assert succeeded["finished_at"] == "2026-11-26T03:15:14.468456Z"
+    # MySQL/MariaDB store a Float column in single precision.
+    assert succeeded["duration_seconds"] == pytest.approx(12.345, rel=1e-6)
+    assert succeeded["counts"] == COUNTS
+    assert succeeded["warnings"] == []
+    assert failed["error"] == FAILED_ERROR
+    assert failed["warnings"] == RUNS[1]["warnings"]
+    assert (failed["status"], failed["exit_code"], failed["api_rate_limited"]) == ("failed", 69, 5)
+    assert newest == {**RUNS[3], "started_at": "2026-11-29T03:15:00.000000Z"}
+
+
+def test_no_runs_yet(sqlite_url):
+    create_schema(sqlite_url, [])
+    table = authz_sync(sqlite_url, "status")
+    machine = authz_sync(sqlite_url, "status", "--json")
+    assert (table.returncode, table.stdout) == (0, "no runs yet\n")
+    assert (machine.returncode, json.loads(machine.stdout)) == (0, [])
+
+
+def test_a_database_without_the_schema_says_how_to_create_it(sqlite_url):
+    """SQLite only: test_graph.py runs the same check (readonly.py) on every database."""
+    Path(sqlite_url.database).touch()  # an existing, empty SQLite database
+    done = authz_sync(sqlite_url, "status")
+    assert done.returncode == 78
+    assert done.stdout == ""
+    assert done.stderr.startswith("Error: the database ")
+    assert "has no authz-sync tables yet: run `authz-sync db upgrade`" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_limit_below_one_is_refused(sqlite_url):
+    done = authz_sync(sqlite_url, "status", "--limit", "0")
+    assert done.returncode == 2
+    assert "Invalid value for '--limit'" in done.stderr
