@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import replace
 
 import click
@@ -13,9 +14,13 @@ from .cli_db import db
 from .cli_demo import demo, simulate
 from .cli_graph import graph
 from .cli_status import status
-from .config import load_settings
+from .config import Settings, load_settings
+from .errors import EXIT_CHANGES_PENDING, EXIT_OK
 from .redact import register_secret
-from .runner import RunReport, run_sync
+from .report import dry_run_text, summary_line
+from .runner import dry_run as plan_sync
+from .runner import run_sync
+from .safeguard import EXIT_DELETE_GUARD
 
 log = logging.getLogger("sync")
 
@@ -40,8 +45,14 @@ def main(verbose: int, quiet: bool) -> None:
     is_flag=True,
     help="Accept deletes beyond the safeguard limits (and an empty source) for this run.",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Fetch and compare, print what would change, write nothing. "
+    "Exit 0: no changes; 4: changes pending; 3: a run would be refused by the safeguard.",
+)
 @reports_errors
-def run(config_path: str | None, allow_deletes: bool) -> None:
+def run(config_path: str | None, allow_deletes: bool, dry_run: bool) -> None:
     """Sync the extension into the database once (what cron runs).
 
     Reads every user, group, role and permission, checks them, then writes the changes in one
@@ -54,23 +65,24 @@ def run(config_path: str | None, allow_deletes: bool) -> None:
         settings = replace(settings, safeguard=replace(settings.safeguard, allow_deletes=True))
     for warning in settings.warnings:
         log.warning(warning)
+    if dry_run:
+        _dry_run(settings)
     report = run_sync(settings)
     for warning in report.warnings:
         log.info(warning)
     click.echo(summary_line(report))
 
 
-def summary_line(report: RunReport) -> str:
-    users = report.counts["authz_users"].fetched
-    groups = report.counts["authz_groups"].fetched
-    members = report.counts["authz_group_members"].fetched
-    warnings = f"; {len(report.warnings)} warnings (-v lists them)" if report.warnings else ""
-    return (
-        f"run {report.run_id} succeeded in {report.seconds:.1f} s: {users} users, {groups} groups, "
-        f"{members} memberships; {report.total('inserted')} inserted, "
-        f"{report.total('updated')} updated, {report.total('deleted')} deleted; "
-        f"{report.api_requests} API requests{warnings}"
-    )
+def _dry_run(settings: Settings) -> None:
+    result = plan_sync(settings)
+    for warning in result.warnings:
+        log.info(warning)
+    click.echo(dry_run_text(result))
+    if result.refusal:
+        for line in result.refusal.splitlines():
+            click.echo(f"a run would stop: {line}", err=True)
+        sys.exit(EXIT_DELETE_GUARD)
+    sys.exit(EXIT_CHANGES_PENDING if result.changed else EXIT_OK)
 
 
 for command in (db, demo, simulate, graph, status):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 from sqlalchemy import text
@@ -10,7 +11,9 @@ from sqlalchemy import text
 from . import database
 from .cli_common import reports_errors
 from .config import DEFAULT_AUDIENCE, Secret, Settings, normalize_database_url
-from .runner import RunReport, run_sync
+from .report import summary_table
+from .runner import run_sync
+from .safeguard import Safeguard
 from .simulator import Simulator, generate_tenant
 
 DEMO_DATABASE = "sqlite:///authz-sync-demo.db"
@@ -55,7 +58,7 @@ def _tenant(users, groups, memberships, roles, permissions, seed):
     )
 
 
-def simulator_settings(sim: Simulator, database_url: str) -> Settings:
+def simulator_settings(sim: Simulator, database_url: str, **options: Any) -> Settings:
     return Settings(
         auth0_url=sim.url,
         client_id=sim.client_id,
@@ -63,6 +66,7 @@ def simulator_settings(sim: Simulator, database_url: str) -> Settings:
         audience=DEFAULT_AUDIENCE,
         extension_url=sim.api_url,
         database_url=normalize_database_url(database_url),
+        **options,
     )
 
 
@@ -83,26 +87,26 @@ def demo(database_url: str, **tenant_size: int) -> None:
     SQL, the question this project exists for: one user's groups with their descriptions.
     """
     with Simulator(_tenant(**tenant_size)) as sim:
-        settings = simulator_settings(sim, database_url)
+        # The demo's own file: another --users replaces the tenant, so deletes are expected.
+        settings = simulator_settings(sim, database_url, safeguard=Safeguard(allow_deletes=True))
         click.echo(f"simulator: {tenant_size['users']} users on {sim.api_url}")
+        _upgrade(settings)  # the demo's own file: migrate it rather than refuse it
         report = run_sync(settings)
     click.echo(f"database: {database.redacted(settings.database_url)}\n")
     click.echo(summary_table(report))
-    click.echo(_user_groups(settings))
-
-
-def summary_table(report: RunReport) -> str:
-    lines = [f"{'table':<24} {'rows':>7} {'inserted':>9} {'updated':>8} {'deleted':>8}"]
-    for name, count in report.counts.items():
-        lines.append(
-            f"{name:<24} {count.fetched:>7} {count.inserted:>9} {count.updated:>8} "
-            f"{count.deleted:>8}"
-        )
-    lines.append(
+    click.echo(
         f"\nrun {report.run_id}: {report.api_requests} API requests, {report.seconds:.1f} s, "
         f"{len(report.warnings)} dangling references left out"
     )
-    return "\n".join(lines)
+    click.echo(_user_groups(settings))
+
+
+def _upgrade(settings: Settings) -> None:
+    engine = database.open_engine(settings.database_url)
+    try:
+        database.upgrade(engine)
+    finally:
+        engine.dispose()
 
 
 def _user_groups(settings: Settings) -> str:

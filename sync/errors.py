@@ -29,6 +29,7 @@ EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE
 EXIT_IO = 74  # EX_IOERR
 EXIT_NOPERM = 77  # EX_NOPERM
 EXIT_SCHEMA = 78  # EX_CONFIG
+EXIT_CHANGES_PENDING = 4  # `run --dry-run`: the database differs from the extension
 EXIT_INTERRUPTED = 130  # the shell's code for a program stopped by Ctrl-C (SIGINT)
 EXIT_TERMINATED = 143  # … and by SIGTERM
 

@@ -21,7 +21,7 @@ from . import schema
 from .api import ExtensionApi, RequestStats
 from .apply import apply_run, plan_run
 from .config import Settings
-from .database import ensure_schema, first_line, open_engine, redacted
+from .database import ensure_schema, first_line, open_engine, redacted, schema_is_current
 from .errors import EXIT_OK, DatabaseError, Interrupted, SyncError
 from .ledger import (
     ABORTED,
@@ -34,7 +34,8 @@ from .ledger import (
 )
 from .lock import run_lock
 from .paging import UserReader
-from .store import TableCount
+from .safeguard import DeleteGuardError, check_deletes
+from .store import TableCount, TablePlan
 from .transform import Snapshot, build_rows
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,46 @@ def run_sync(
                     log.warning("%d earlier run(s) died without finishing: abandoned", abandoned)
                 run_id = start_run(engine, settings.extension_url)
             return _run(engine, run_id, settings, transport, sleep)
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class DryRun:
+    """What a run would write, computed without writing anything."""
+
+    plans: dict[str, TablePlan]
+    warnings: list[str]
+    refusal: str | None  # the safeguard's message, when a real run would be refused
+    api_requests: int
+
+    @property
+    def changed(self) -> bool:
+        return any(self.plans[name].changed for name in schema.SYNCED_TABLES)
+
+
+def dry_run(
+    settings: Settings,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DryRun:
+    """Fetch and plan like a run; write nothing at all: no lock, no ledger row, no history."""
+    engine = open_engine(settings.database_url, read_only=True)
+    try:
+        with _database_errors(engine):
+            has_schema = schema_is_current(engine)
+        with ExtensionApi(settings, transport=transport, sleep=sleep) as api:
+            rows = build_rows(fetch_snapshot(api, settings))
+        with _database_errors(engine), ExitStack() as stack:
+            connection = stack.enter_context(engine.connect()) if has_schema else None
+            plans = plan_run(connection, rows)
+        try:
+            check_deletes({name: plans[name] for name in schema.SYNCED_TABLES}, settings.safeguard)
+            refusal = None
+        except DeleteGuardError as error:
+            refusal = str(error)
+        return DryRun(plans, rows.warnings, refusal, api.stats.requests)
     finally:
         engine.dispose()
 

@@ -82,6 +82,6 @@ def _problem(name: str, plan: TablePlan, limit: DeleteLimit) -> str | None:
 
 
 def _sample(plan: TablePlan) -> str:
-    keys = sorted(" / ".join(str(v) for v in row.values()) for row in plan.deletes)[:SAMPLE]
+    keys = sorted(" / ".join(str(row[k]) for k in plan.keys) for row in plan.deletes)[:SAMPLE]
     more = len(plan.deletes) - len(keys)
     return ", ".join(keys) + (f" and {more} more" if more > 0 else "")
