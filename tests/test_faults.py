@@ -117,6 +117,10 @@ def test_transient_faults_are_retried_and_the_run_completes(sim, database_url, n
     fault = sim.add_fault(spec.pop("path"), spec.pop("kind"), **spec)
     scenario.assert_completed(scenario.run())
     assert fault.fired == spec.get("times", 1)
+    run = ledger(database_url)[-1]  # the ledger counts what happened
+    assert run["api_retries"] >= fault.fired and run["duration_seconds"] > 0
+    if spec.get("method", "GET") == "GET" and fault.kind == "rate_limit":
+        assert run["api_rate_limited"] == fault.fired
 
 
 def test_a_token_expiring_mid_run_is_refreshed(sim, database_url):
