@@ -26,6 +26,7 @@ from .auth import GRANT_WHERE, ClientCredentialsAuth, missing_scope_error, missi
 from .config import Settings
 from .errors import ApiDataError, ApiError, AuthError, RetryableApiError
 from .http_errors import body_text, json_or_none, retryable_status_error, transport_error
+from .pacing import Pacer
 from .retry import RetrySettings, retry_policy
 
 SCOPE_BY_RESOURCE = {
@@ -77,6 +78,7 @@ class ExtensionApi:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ):
         common: dict[str, Any] = {
             "timeout": httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
@@ -86,6 +88,7 @@ class ExtensionApi:
         }
         self.settings = settings
         self.stats = RequestStats()
+        self.pacer = Pacer(wall_clock, sleep)
         self._token_client = httpx.Client(base_url=settings.auth0_url, **common)
         self.auth = ClientCredentialsAuth(
             self._token_client,
@@ -128,11 +131,13 @@ class ExtensionApi:
         self.stats.add(retries=1)
 
     def _get_once(self, path: str, params: dict[str, Any] | None) -> Any:
+        self.pacer.wait()
         self.stats.add(requests=1)
         try:
             response = self._http.get(path, params=params)
         except httpx.TransportError as error:
             raise transport_error(error, f"GET {path}") from None
+        self.pacer.observe(response.headers)
         return self._payload(path, response)
 
     def _payload(self, path: str, response: httpx.Response) -> Any:

@@ -3,9 +3,9 @@
 Auth0's user search returns at most the first 1000 results of a query, sorted by last_login (so
 pages shift when someone logs in mid-read). We therefore:
 1. ask for the whole tenant; if `total` < 1000, read its pages;
-2. otherwise slice the query by `created_at` ranges (`q=created_at:[A TO B}`) — a user's
-   created_at never changes, so slices never overlap — and split a slice again while its `total`
-   is still ≥ 1000;
+2. otherwise walk through time in `created_at` windows (`q=created_at:[A TO B}`) — a user's
+   created_at never changes, so windows never overlap — sizing each window from the density the
+   last one showed, and shrinking one whose `total` is still ≥ 1000;
 3. in every slice, de-duplicate by user_id and compare what we got with `total`; a short slice
    is read again (a login moved somebody across a page boundary); still short → IncompleteReadError.
 A slice that cannot be split (≥ 1000 users created within the same millisecond) is an
@@ -14,7 +14,6 @@ IncompleteReadError too: a partial read is never passed off as complete.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -28,7 +27,8 @@ from .errors import ApiDataError, IncompleteReadError
 log = logging.getLogger(__name__)
 
 SEARCH_CAP = 1000  # Auth0 returns at most this many results of one query
-SLICE_TARGET = 800  # aim below the cap so that users created during the read still fit
+SLICE_TARGET = 900  # users per window: near the cap, with room for uneven density
+MAX_GROWTH = 8.0  # a window is at most this much longer than the last one (sparse periods)
 MAX_PASSES = 3  # reads of one slice before a shortfall counts as real
 AUTH0_EPOCH = datetime(2013, 1, 1, tzinfo=timezone.utc)  # no tenant has users from before
 RESOLUTION = timedelta(milliseconds=1)  # created_at precision in Auth0
@@ -50,22 +50,28 @@ class Slice:
         high = _lucene_time(self.end) if self.end else "*"
         return f"created_at:[{low} TO {high}{'}' if self.end else ']'}"
 
-    def split(self, parts: int, now: datetime) -> list[Slice]:
-        low = self.start or AUTH0_EPOCH
-        high = self.end or now + timedelta(days=1)
-        step = max(RESOLUTION, (high - low) / parts)
-        points = []
-        point = low + step
-        while point < high and len(points) < parts - 1:
-            points.append(_round_ms(point))
-            point += step
-        bounds = [self.start, *points, self.end]
-        return [Slice(a, b) for a, b in itertools.pairwise(bounds)]
 
-    def can_split(self, now: datetime) -> bool:
-        low = self.start or AUTH0_EPOCH
-        high = self.end or now + timedelta(days=1)
-        return high - low > RESOLUTION
+def _next_window(
+    start: datetime | None,
+    cursor: datetime,
+    span_end: datetime,
+    span_count: int,
+    end: datetime,
+    last: tuple[timedelta, int] | None,
+) -> Slice:
+    """The next window: the whole span if it is small enough, else a guess (see _walk)."""
+    if span_count < SEARCH_CAP:
+        high = span_end
+    else:
+        if last is not None:
+            length, found = last
+            share = length * min(MAX_GROWTH, SLICE_TARGET / max(found, 1))
+        else:
+            share = (span_end - cursor) * SLICE_TARGET / span_count
+        high = min(span_end, cursor + max(RESOLUTION, share))
+    if high >= end:
+        return Slice(start, None)
+    return Slice(start, max(_round_ms(high), cursor + RESOLUTION))
 
 
 def _lucene_time(moment: datetime) -> str:
@@ -92,31 +98,59 @@ class UserReader:
         self.per_page = per_page
         self.concurrency = concurrency
         self.now = now
-        self.slices_read = 0
+        self.slices: list[Slice] = []  # the windows read, in order
+        self.probes_wasted = 0  # first pages of windows that held too many users
 
     def read_all(self) -> dict[str, dict[str, Any]]:
         users: dict[str, dict[str, Any]] = {}
-        self._read_slice(Slice(), users)
+        first = self.fetch(1, self.per_page, None)
+        if first["total"] < SEARCH_CAP:
+            self._read_pages(Slice(), first, users)
+        else:
+            self._walk(first["total"], users)
         return users
 
-    def _read_slice(self, piece: Slice, users: dict[str, dict[str, Any]]) -> None:
-        first = self.fetch(1, self.per_page, piece.query())
-        total = first["total"]
-        if total >= SEARCH_CAP:
-            now = self.now()
-            if not piece.can_split(now):
-                raise IncompleteReadError(
-                    f"{total} users were created in the same millisecond ({piece.query()}): "
-                    f"Auth0 returns only the first {SEARCH_CAP} of them, so the user list cannot "
-                    f"be read completely"
-                )
-            parts = max(2, math.ceil(total / SLICE_TARGET))
-            log.debug("slice %s holds %d users: splitting in %d", piece.query(), total, parts)
-            for sub_slice in piece.split(parts, now):
-                self._read_slice(sub_slice, users)
-            return
-        self.slices_read += 1
-        self._read_pages(piece, first, users)
+    def _walk(self, total: int, users: dict[str, dict[str, Any]]) -> None:
+        """Read the tenant in consecutive created_at windows, each sized to hold about
+        SLICE_TARGET users, from what the totals already told us.
+
+        Counts add up: while walking we always know how many users lie in a span ahead (at
+        first the whole tenant; after a window came back over the cap, that window). A span
+        holding fewer than the cap is read as one window. Otherwise the next window is sized
+        from the density of the window just read (users are created unevenly: launches, bulk
+        imports) or, with no such window, from the span's own average. A window at or over the
+        cap is the only request wasted, and it becomes the span for the next guess.
+        """
+        end = self.now() + timedelta(days=1)  # the last window is open-ended anyway
+        start: datetime | None = None  # the first window is open towards the past
+        cursor = AUTH0_EPOCH
+        span_end, span_count = end, total  # users known to lie in [cursor, span_end)
+        last: tuple[timedelta, int] | None = None  # length and count of the last window read
+        while True:
+            piece = _next_window(start, cursor, span_end, span_count, end, last)
+            first = self.fetch(1, self.per_page, piece.query())
+            found = first["total"]
+            window_end = piece.end or end
+            if found >= SEARCH_CAP:
+                if window_end - cursor <= RESOLUTION:
+                    raise IncompleteReadError(
+                        f"{found} users were created in the same millisecond ({piece.query()}): "
+                        f"Auth0 returns only the first {SEARCH_CAP} of them, so the user list "
+                        f"cannot be read completely"
+                    )
+                span_end, span_count, last = window_end, found, None
+                self.probes_wasted += 1
+                continue
+            self.slices.append(piece)
+            self._read_pages(piece, first, users)
+            if piece.end is None:
+                return
+            last = (piece.end - cursor, found)
+            start = cursor = piece.end
+            if cursor >= span_end:  # the known span is read: the rest of the tenant is ahead
+                span_end, span_count = end, max(total - len(users), 0)
+            else:
+                span_count = max(span_count - found, 0)
 
     def _read_pages(self, piece: Slice, first: dict[str, Any], users: dict[str, dict]) -> None:
         seen: set[str] = set()

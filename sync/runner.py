@@ -50,7 +50,13 @@ class RunReport:
     retries: int = 0
     rate_limited: int = 0
     seconds: float = 0.0
+    fetch_seconds: float = 0.0
     changes_logged: int = 0
+
+    @property
+    def rows_written(self) -> int:
+        """Every row inserted, updated or deleted, effective tables included."""
+        return sum(c.inserted + c.updated + c.deleted for c in self.counts.values())
 
     def total(self, operation: str) -> int:
         """Over the copied tables; the derived effective tables are in `counts` only."""
@@ -67,7 +73,7 @@ def fetch_snapshot(api: ExtensionApi, settings: Settings) -> Snapshot:
     log.info(
         "fetched %d users (%d slices), %d groups, %d roles, %d permissions",
         len(users),
-        reader.slices_read,
+        len(reader.slices),
         len(groups),
         len(roles),
         len(permissions),
@@ -159,13 +165,19 @@ def _run(
         with api:
             snapshot = fetch_snapshot(api, settings)
         rows = build_rows(snapshot)
-        report = RunReport(run_id, {}, rows.warnings)
+        report = RunReport(run_id, {}, rows.warnings, fetch_seconds=time.monotonic() - started)
         with engine.begin() as connection:
             plans = plan_run(connection, rows)
             report.changes_logged = apply_run(connection, plans, settings.safeguard, run_id)
             report.counts = {name: plan.count for name, plan in plans.items()}
             _fill(report, api.stats, started)
             finish_run(connection, run_id, status=SUCCEEDED, exit_code=EXIT_OK, **_ledger(report))
+        log.info(
+            "timing: fetch %.2f s, apply %.2f s (%d rows written)",
+            report.fetch_seconds,
+            report.seconds - report.fetch_seconds,
+            report.rows_written,
+        )
         return report
     except SyncError as error:
         _record_failure(engine, run_id, FAILED, error, error.exit_code, api.stats)

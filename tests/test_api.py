@@ -255,3 +255,35 @@ def test_user_ids_are_url_encoded_in_paths_and_scopes_follow_the_route():
     assert scope_for("/api/users/x/groups") == "read:groups"
     assert scope_for("/api/users") == "read:users"
     assert scope_for("/api/groups/x/roles") == "read:groups"
+
+
+def test_pacing_spreads_requests_before_the_bucket_is_empty():
+    now = [1_000_000.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(round(seconds, 3))
+        now[0] += seconds
+
+    def limited(remaining: int) -> httpx.Response:
+        headers = {
+            "X-RateLimit-Limit": "10",
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(int(now[0]) + 4),
+        }
+        return httpx.Response(200, json={"groups": []}, headers=headers)
+
+    tenant = FakeTenant()
+    tenant.api_answers = [limited(9), limited(3), limited(0), limited(8)]
+    api = ExtensionApi(
+        settings(),
+        transport=httpx.MockTransport(tenant.handler),
+        sleep=sleep,
+        wall_clock=lambda: now[0],
+    )
+    for _ in range(4):
+        api.list_all("groups")
+    # 9 left: full speed; 3 left of 10: the 4 s to the reset shared by 4 requests; 0 left:
+    # wait for the reset (3 s away by then).
+    assert sleeps == [1.0, 3.0]
+    assert api.pacer.waited == 4.0

@@ -1,0 +1,214 @@
+"""Benchmark: what a sync costs in requests, waiting, writing and memory, per tenant size.
+
+Run by hand (not part of the test suite):
+
+    python bench/run.py                       # sizes S and M, on SQLite and PostgreSQL
+    python bench/run.py --sizes S,M,L --databases sqlite,postgresql,mariadb --latency 0.05
+    python bench/run.py --sizes M --rate-limit 50
+
+For each size and database it serves a generated tenant from the simulator (with the given
+latency per answer and, optionally, a rate limit), runs the real `authz-sync run` in a child
+process twice (the second run is a no-op), and prints:
+- API requests made vs the floor ⌈users/100⌉ + 3 list calls, and 429s provoked;
+- wall time vs the rate-limit floor (requests ÷ allowed rate), when a rate limit is set;
+- fetch and apply time, rows written per second, peak RSS of the child;
+- on PostgreSQL, the same rows loaded by COPY into copies of the tables (the write limit), as a
+  ratio of our apply throughput to COPY's;
+- the no-op run's apply time as a share of the initial one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sync import schema
+from sync.config import normalize_database_url
+from sync.simulator import Simulator, generate_tenant
+
+SIZES = {
+    "S": {"users": 1_000, "groups": 50, "memberships": 2_000, "roles": 20, "permissions": 50},
+    "M": {"users": 20_000, "groups": 1_000, "memberships": 50_000, "roles": 50, "permissions": 200},
+    "L": {
+        "users": 100_000,
+        "groups": 5_000,
+        "memberships": 500_000,
+        "roles": 100,
+        "permissions": 400,
+    },
+}
+SERVERS = {
+    "postgresql": os.environ.get(
+        "AUTHZ_SYNC_TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/test"
+    ),
+    "mariadb": os.environ.get("AUTHZ_SYNC_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
+}
+TIMING = re.compile(r"timing: fetch ([\d.]+) s, apply ([\d.]+) s \((\d+) rows written\)")
+REQUESTS = re.compile(r"(\d+) API requests")
+PEAK = re.compile(r"peak-rss-kb (\d+)")
+# A one-child wrapper: RUSAGE_CHILDREN then holds exactly that child's peak resident memory.
+MEASURE = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[1:])\n"
+    "print('peak-rss-kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(code)"
+)
+
+
+@dataclass
+class RunFigures:
+    wall: float
+    fetch: float
+    apply: float
+    rows: int
+    requests: int
+    peak_rss_mb: float
+
+
+def run_child(env: dict[str, str]) -> RunFigures:
+    """`authz-sync -v run` in a child process; its figures and peak RSS."""
+    started = time.monotonic()
+    child = subprocess.run(
+        [sys.executable, "-c", MEASURE, "authz-sync", "-v", "run", "--allow-deletes"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    stdout, stderr = child.stdout, child.stderr
+    wall = time.monotonic() - started
+    peak = int(PEAK.search(stderr).group(1)) / 1024
+    if child.returncode != 0:
+        raise SystemExit(f"authz-sync run failed ({child.returncode}): {stderr.strip()[-500:]}")
+    fetch, apply, rows = TIMING.search(stderr).groups()
+    requests = int(REQUESTS.search(stdout).group(1))
+    return RunFigures(wall, float(fetch), float(apply), int(rows), requests, peak)
+
+
+def fresh_database(kind: str, workdir: Path) -> tuple[URL, callable]:
+    if kind == "sqlite":
+        url = make_url(f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}")
+        return url, lambda: None
+    server = normalize_database_url(SERVERS[kind])
+    name = f"authz_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    quote = '"' if kind == "postgresql" else "`"
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {quote}{name}{quote}"))
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            force = " WITH (FORCE)" if kind == "postgresql" else ""
+            connection.execute(text(f"DROP DATABASE IF EXISTS {quote}{name}{quote}{force}"))
+        admin.dispose()
+
+    return server.set(database=name), drop
+
+
+def copy_throughput(url: URL) -> tuple[int, float]:
+    """Rows per second of COPY into empty copies of the tables, with the synced rows."""
+    import io
+
+    engine = create_engine(url)
+    raw = engine.raw_connection()
+    total_rows, seconds = 0, 0.0
+    try:
+        cursor = raw.cursor()
+        names = [*schema.SYNCED_TABLES, *schema.EFFECTIVE_TABLES]
+        for name in names:
+            cursor.execute(f"CREATE TABLE copy_{name} (LIKE {name} INCLUDING ALL)")
+            buffer = io.BytesIO()
+            with cursor.copy(f"COPY {name} TO STDOUT") as copy:
+                for chunk in copy:
+                    buffer.write(chunk)
+            data = buffer.getvalue()
+            started = time.monotonic()
+            with cursor.copy(f"COPY copy_{name} FROM STDIN") as copy:
+                copy.write(data)
+            seconds += time.monotonic() - started
+            total_rows += data.count(b"\n")
+        raw.rollback()
+    finally:
+        raw.close()
+        engine.dispose()
+    return total_rows, seconds
+
+
+def bench(size: str, kind: str, args, workdir: Path) -> None:
+    shape = SIZES[size]
+    started = time.monotonic()
+    tenant = generate_tenant(**shape)
+    generated = time.monotonic() - started
+    url, drop = fresh_database(kind, workdir)
+    sim = Simulator(tenant, latency=args.latency, rate_limit=args.rate_limit, rate_limit_burst=10)
+    try:
+        with sim:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHZ_SYNC_")}
+            env |= {
+                "AUTHZ_SYNC_AUTH0_DOMAIN": sim.url,
+                "AUTHZ_SYNC_CLIENT_ID": sim.client_id,
+                "AUTHZ_SYNC_CLIENT_SECRET": sim.client_secret,
+                "AUTHZ_SYNC_EXTENSION_URL": sim.api_url,
+                "AUTHZ_SYNC_DATABASE_URL": url.render_as_string(hide_password=False),
+                "AUTHZ_SYNC_EXTENSION_CONCURRENCY": str(args.concurrency),
+            }
+            first = run_child(env)
+            limited = sim.rate_limited
+            second = run_child(env)
+        floor = math.ceil(shape["users"] / 100) + 3
+        print(f"\n== {size} ({shape['users']:,} users, {shape['groups']:,} groups, "
+              f"{shape['memberships']:,} memberships) on {kind}; tenant generated in {generated:.1f} s")  # fmt: skip
+        print(f"requests      {first.requests:,} (floor {floor:,}: {first.requests / floor:.3f}×); "
+              f"429s provoked {limited}")  # fmt: skip
+        if args.rate_limit:
+            rate_floor = first.requests / args.rate_limit
+            print(f"wall time     {first.wall:.1f} s vs rate-limit floor {rate_floor:.1f} s "
+                  f"({first.wall / rate_floor:.2f}×)")  # fmt: skip
+        else:
+            print(
+                f"wall time     {first.wall:.1f} s (latency {args.latency * 1000:.0f} ms per answer)"
+            )
+        per_second = first.rows / first.apply if first.apply else float("inf")
+        print(f"fetch {first.fetch:.1f} s, apply {first.apply:.1f} s, {first.rows:,} rows written "
+              f"({per_second:,.0f} rows/s), peak RSS {first.peak_rss_mb:.0f} MB")  # fmt: skip
+        if kind == "postgresql":
+            rows, seconds = copy_throughput(url)
+            copy_rate = rows / seconds if seconds else float("inf")
+            print(f"COPY          {rows:,} rows in {seconds:.2f} s ({copy_rate:,.0f} rows/s); "
+                  f"our apply = {per_second / copy_rate:.0%} of COPY")  # fmt: skip
+        share = second.apply / first.apply if first.apply else 0
+        print(f"no-op re-run  {second.requests:,} requests, apply {second.apply:.2f} s "
+              f"({share:.0%} of the initial apply), {second.rows} rows written")  # fmt: skip
+    finally:
+        drop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="S,M", help="comma-separated: S, M, L")
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per answer")
+    parser.add_argument("--rate-limit", type=float, default=None, help="requests per second")
+    parser.add_argument("--concurrency", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as workdir:
+        for size in args.sizes.split(","):
+            for kind in args.databases.split(","):
+                bench(size.strip(), kind.strip(), args, Path(workdir))
+
+
+if __name__ == "__main__":
+    main()
