@@ -5,21 +5,42 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
 from . import schema
 from .effective import effective_rows
 from .history import write_changes, write_history
 from .ledger import utcnow
 from .safeguard import Safeguard, check_deletes
-from .store import TablePlan, plan_tables, write_plans
+from .store import TableCount, TablePlan, plan_tables, write_plans
 from .transform import TableRows
 
 
 def plan_run(connection: Connection | None, rows: TableRows) -> dict[str, TablePlan]:
     """Every synced and effective table's plan; a None connection plans against empty tables."""
     plans = plan_tables(connection, rows.tables)
-    return plans | plan_tables(connection, effective_rows(rows.tables), schema.EFFECTIVE_TABLES)
+    derived = effective_rows(rows.tables)
+    # The effective tables are a function of the synced ones, written with them in one
+    # transaction: when nothing changed upstream (and the stored counts agree, as they do not
+    # right after an upgrade created the tables), nothing changed here. Skipping their
+    # row-by-row comparison makes a no-op run several times cheaper.
+    unchanged_upstream = connection is not None and not any(p.changed for p in plans.values())
+    if unchanged_upstream and _stored_counts(connection) == {n: len(r) for n, r in derived.items()}:
+        return plans | {name: _unchanged(name, len(found)) for name, found in derived.items()}
+    return plans | plan_tables(connection, derived, schema.EFFECTIVE_TABLES)
+
+
+def _stored_counts(connection: Connection) -> dict[str, int]:
+    return {
+        name: connection.scalar(select(func.count()).select_from(schema.metadata.tables[name]))
+        for name in schema.EFFECTIVE_TABLES
+    }
+
+
+def _unchanged(name: str, rows: int) -> TablePlan:
+    count = TableCount(fetched=rows, unchanged=rows)
+    table, keys = schema.metadata.tables[name], schema.EFFECTIVE_TABLES[name]
+    return TablePlan(table, keys, count=count, rows_before=rows)
 
 
 def apply_run(
