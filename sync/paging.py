@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 SEARCH_CAP = 1000  # Auth0 returns at most this many results of one query
 SLICE_TARGET = 900  # users per window: near the cap, with room for uneven density
 MAX_GROWTH = 8.0  # a window is at most this much longer than the last one (sparse periods)
+MEASURED_GROWTH = 2.0  # … inside a span known to hold over 1000 users
 MAX_PASSES = 3  # reads of one slice before a shortfall counts as real
 AUTH0_EPOCH = datetime(2013, 1, 1, tzinfo=timezone.utc)  # no tenant has users from before
 RESOLUTION = timedelta(milliseconds=1)  # created_at precision in Auth0
@@ -54,20 +55,27 @@ class Slice:
 def _next_window(
     start: datetime | None,
     cursor: datetime,
-    span_end: datetime,
-    span_count: int,
+    span: tuple[datetime, int, bool],
     end: datetime,
     last: tuple[timedelta, int] | None,
 ) -> Slice:
-    """The next window: the whole span if it is small enough, else a guess (see _walk)."""
+    """The next window: the whole span if it holds fewer than the cap, else a guess.
+
+    `span` is (end, users in it, measured): a measured span is a window that came back over
+    the cap, so its users are known to be there, and the guess never shrinks below the span's
+    average share (growing at most MEASURED_GROWTH past empty stretches); the rest of the
+    tenant is only an average over years, so the density just seen rules there.
+    """
+    span_end, span_count, measured = span
     if span_count < SEARCH_CAP:
         high = span_end
     else:
+        share = (span_end - cursor) * SLICE_TARGET / span_count
         if last is not None:
             length, found = last
-            share = length * min(MAX_GROWTH, SLICE_TARGET / max(found, 1))
-        else:
-            share = (span_end - cursor) * SLICE_TARGET / span_count
+            growth = MEASURED_GROWTH if measured else MAX_GROWTH
+            local = length * min(growth, SLICE_TARGET / max(found, 1))
+            share = max(share, local) if measured else local
         high = min(span_end, cursor + max(RESOLUTION, share))
     if high >= end:
         return Slice(start, None)
@@ -124,10 +132,10 @@ class UserReader:
         end = self.now() + timedelta(days=1)  # the last window is open-ended anyway
         start: datetime | None = None  # the first window is open towards the past
         cursor = AUTH0_EPOCH
-        span_end, span_count = end, total  # users known to lie in [cursor, span_end)
+        span = (end, total, False)  # (end, users known to lie in [cursor, end), measured)
         last: tuple[timedelta, int] | None = None  # length and count of the last window read
         while True:
-            piece = _next_window(start, cursor, span_end, span_count, end, last)
+            piece = _next_window(start, cursor, span, end, last)
             first = self.fetch(1, self.per_page, piece.query())
             found = first["total"]
             window_end = piece.end or end
@@ -138,7 +146,7 @@ class UserReader:
                         f"Auth0 returns only the first {SEARCH_CAP} of them, so the user list "
                         f"cannot be read completely"
                     )
-                span_end, span_count, last = window_end, found, None
+                span, last = (window_end, found, True), None
                 self.probes_wasted += 1
                 continue
             self.slices.append(piece)
@@ -147,10 +155,10 @@ class UserReader:
                 return
             last = (piece.end - cursor, found)
             start = cursor = piece.end
-            if cursor >= span_end:  # the known span is read: the rest of the tenant is ahead
-                span_end, span_count = end, max(total - len(users), 0)
+            if cursor >= span[0]:  # the known span is read: the rest of the tenant is ahead
+                span = (end, max(total - len(users), 0), False)
             else:
-                span_count = max(span_count - found, 0)
+                span = (span[0], max(span[1] - found, 0), span[2])
 
     def _read_pages(self, piece: Slice, first: dict[str, Any], users: dict[str, dict]) -> None:
         seen: set[str] = set()
