@@ -64,7 +64,8 @@ PEAK = re.compile(r"peak-rss-kb (\d+)")
 MEASURE = (
     "import resource, subprocess, sys\n"
     "code = subprocess.call(sys.argv[1:])\n"
-    "print('peak-rss-kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "print('peak-rss-kb', peak, file=sys.stderr)\n"
     "sys.exit(code)"
 )
 
@@ -169,31 +170,43 @@ def bench(size: str, kind: str, args, workdir: Path) -> None:
             limited = sim.rate_limited
             second = run_child(env)
         floor = math.ceil(shape["users"] / 100) + 3
-        print(f"\n== {size} ({shape['users']:,} users, {shape['groups']:,} groups, "
-              f"{shape['memberships']:,} memberships) on {kind}; tenant generated in {generated:.1f} s")  # fmt: skip
-        print(f"requests      {first.requests:,} (floor {floor:,}: {first.requests / floor:.3f}×); "
-              f"429s provoked {limited}")  # fmt: skip
-        if args.rate_limit:
-            rate_floor = first.requests / args.rate_limit
-            print(f"wall time     {first.wall:.1f} s vs rate-limit floor {rate_floor:.1f} s "
-                  f"({first.wall / rate_floor:.2f}×)")  # fmt: skip
-        else:
-            print(
-                f"wall time     {first.wall:.1f} s (latency {args.latency * 1000:.0f} ms per answer)"
-            )
-        per_second = first.rows / first.apply if first.apply else float("inf")
-        print(f"fetch {first.fetch:.1f} s, apply {first.apply:.1f} s, {first.rows:,} rows written "
-              f"({per_second:,.0f} rows/s), peak RSS {first.peak_rss_mb:.0f} MB")  # fmt: skip
-        if kind == "postgresql":
-            rows, seconds = copy_throughput(url)
-            copy_rate = rows / seconds if seconds else float("inf")
-            print(f"COPY          {rows:,} rows in {seconds:.2f} s ({copy_rate:,.0f} rows/s); "
-                  f"our apply = {per_second / copy_rate:.0%} of COPY")  # fmt: skip
-        share = second.apply / first.apply if first.apply else 0
-        print(f"no-op re-run  {second.requests:,} requests, apply {second.apply:.2f} s "
-              f"({share:.0%} of the initial apply), {second.rows} rows written")  # fmt: skip
+        report(size, kind, shape, generated, floor, first, second, limited, args, url)
     finally:
         drop()
+
+
+def report(size, kind, shape, generated, floor, first, second, limited, args, url) -> None:
+    print(
+        f"\n== {size} ({shape['users']:,} users, {shape['groups']:,} groups, "
+        f"{shape['memberships']:,} memberships) on {kind}; tenant generated in {generated:.1f} s"
+    )
+    ratio = first.requests / floor
+    print(f"requests      {first.requests:,} (floor {floor:,}: {ratio:.3f}x); 429s {limited}")
+    if args.rate_limit:
+        rate_floor = first.requests / args.rate_limit
+        print(
+            f"wall time     {first.wall:.1f} s vs rate-limit floor {rate_floor:.1f} s "
+            f"({first.wall / rate_floor:.2f}x)"
+        )
+    else:
+        print(f"wall time     {first.wall:.1f} s ({args.latency * 1000:.0f} ms per answer)")
+    per_second = first.rows / first.apply if first.apply else float("inf")
+    print(
+        f"fetch {first.fetch:.1f} s, apply {first.apply:.1f} s, {first.rows:,} rows written "
+        f"({per_second:,.0f} rows/s), peak RSS {first.peak_rss_mb:.0f} MB"
+    )
+    if kind == "postgresql":
+        rows, seconds = copy_throughput(url)
+        copy_rate = rows / seconds if seconds else float("inf")
+        print(
+            f"COPY          {rows:,} rows in {seconds:.2f} s ({copy_rate:,.0f} rows/s); "
+            f"our apply = {per_second / copy_rate:.0%} of COPY"
+        )
+    share = second.apply / first.apply if first.apply else 0
+    print(
+        f"no-op re-run  {second.requests:,} requests, apply {second.apply:.2f} s "
+        f"({share:.0%} of the initial apply), {second.rows} rows written"
+    )
 
 
 def main() -> None:
