@@ -9,17 +9,19 @@ everything here happens on one connection inside it, so a run lands whole or not
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, select
+from sqlalchemy import JSON, Connection, Table, and_, bindparam, delete, select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from . import schema
 
 BATCH = 1000  # rows per statement: large enough to be fast, small enough for any driver
+COPY_FROM = 1000  # PostgreSQL: new rows from this many on go through COPY
 BOOKKEEPING = {"changed_at"}
 
 
@@ -94,10 +96,33 @@ def plan_table(
 def write_plans(connection: Connection, plans: dict[str, TablePlan], now: datetime) -> None:
     """Write every plan on the caller's connection (and so inside its transaction)."""
     for plan in plans.values():
-        upserts = plan.inserts + [after for _, after in plan.updates]
-        rows = [_with_bookkeeping(plan.table, row, now) for row in upserts]
-        _upsert(connection, plan.table, plan.keys, rows)
+        inserts = [_with_bookkeeping(plan.table, row, now) for row in plan.inserts]
+        updates = [_with_bookkeeping(plan.table, after, now) for _, after in plan.updates]
+        if connection.dialect.name == "postgresql" and len(inserts) >= COPY_FROM:
+            # New keys by construction (planned in this transaction, under the run lock):
+            # COPY, PostgreSQL's bulk path, needs no conflict handling.
+            _copy(connection, plan.table, inserts)
+        else:
+            updates = inserts + updates
+        _upsert(connection, plan.table, plan.keys, updates)
         _delete(connection, plan.table, plan.keys, plan.deletes)
+
+
+def _copy(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    columns = [c.name for c in table.columns]
+    as_json = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    json.dumps(row.get(n))
+                    if n in as_json and row.get(n) is not None
+                    else row.get(n)
+                    for n in columns
+                ]
+            )
 
 
 def _with_bookkeeping(table: Table, row: dict[str, Any], now: datetime) -> dict[str, Any]:
