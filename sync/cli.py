@@ -9,6 +9,7 @@ from dataclasses import replace
 import click
 
 from . import __version__
+from .cli_backfill import backfill
 from .cli_common import config_option, reports_errors, setup_logging, stop_on_sigterm
 from .cli_db import db
 from .cli_demo import demo, simulate
@@ -85,5 +86,5 @@ def _dry_run(settings: Settings) -> None:
     sys.exit(EXIT_CHANGES_PENDING if result.changed else EXIT_OK)
 
 
-for command in (db, demo, simulate, graph, status):
+for command in (db, demo, simulate, graph, status, backfill):
     main.add_command(command)

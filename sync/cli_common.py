@@ -60,6 +60,8 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             stop = Interrupted.of(interrupt)
             click.echo(f"Error: interrupted by {stop.signal_name}; nothing was written", err=True)
             sys.exit(stop.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click prints its own usage errors, with its exit code 2
         except Exception as error:  # a bug: the type is enough to report it, -vv shows the rest
             log.debug("unexpected error", exc_info=True)
             click.echo(

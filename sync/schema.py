@@ -280,6 +280,31 @@ changes = Table(
     **MYSQL_TABLE_ARGS,
 )
 
+# --- Backfills: one-off reads beyond what a run needs (backfill.py) --------------------------
+
+backfills = Table(
+    "authz_backfills",
+    metadata,
+    Column("backfill_id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False, comment="user-details"),
+    Column("started_at", Timestamp, nullable=False),
+    Column("finished_at", Timestamp),
+    Column("status", String(16), nullable=False, comment="running or finished"),
+    Column("users_total", Integer),
+    Column("users_fetched", Integer),
+    **MYSQL_TABLE_ARGS,
+)
+
+user_details = Table(
+    "authz_user_details",
+    metadata,
+    _user_id(primary_key=True),
+    Column("profile", JSON, nullable=False, comment="GET /api/users/{id}, as the API answered"),
+    Column("fetched_at", Timestamp, nullable=False),
+    Column("backfill_id", Integer, nullable=False, index=True),
+    **MYSQL_TABLE_ARGS,
+)
+
 # The tables one run replaces, in the order they are applied. Each entry names the key columns
 # that identify a row; every other column except changed_at is compared to detect a change.
 SYNCED_TABLES: dict[str, tuple[str, ...]] = {
