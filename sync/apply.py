@@ -10,7 +10,7 @@ from sqlalchemy import Connection, func, select
 from . import schema
 from .effective import effective_rows
 from .history import write_changes, write_history
-from .ledger import utcnow
+from .ledger import last_success_counts, utcnow
 from .safeguard import Safeguard, check_deletes
 from .store import TableCount, TablePlan, plan_tables, write_plans
 from .transform import TableRows
@@ -19,14 +19,16 @@ from .transform import TableRows
 def plan_run(connection: Connection | None, rows: TableRows) -> dict[str, TablePlan]:
     """Every synced and effective table's plan; a None connection plans against empty tables."""
     plans = plan_tables(connection, rows.tables)
-    derived = effective_rows(rows.tables)
     # The effective tables are a function of the synced ones, written with them in one
-    # transaction: when nothing changed upstream (and the stored counts agree, as they do not
-    # right after an upgrade created the tables), nothing changed here. Skipping their
-    # row-by-row comparison makes a no-op run several times cheaper.
-    unchanged_upstream = connection is not None and not any(p.changed for p in plans.values())
-    if unchanged_upstream and _stored_counts(connection) == {n: len(r) for n, r in derived.items()}:
-        return plans | {name: _unchanged(name, len(found)) for name, found in derived.items()}
+    # transaction: when nothing changed upstream and they still hold what the last successful
+    # run wrote (not so right after an upgrade created them, or after hands touched them),
+    # nothing changed here. Skipping their derivation and row-by-row comparison makes a no-op
+    # run several times cheaper.
+    if connection is not None and not any(p.changed for p in plans.values()):
+        stored = _stored_counts(connection)
+        if stored == last_success_counts(connection, schema.EFFECTIVE_TABLES):
+            return plans | {name: _unchanged(name, count) for name, count in stored.items()}
+    derived = effective_rows(rows.tables)
     return plans | plan_tables(connection, derived, schema.EFFECTIVE_TABLES)
 
 

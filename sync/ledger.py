@@ -6,10 +6,11 @@ trace; a successful run finishes its row in the same transaction as its data.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from . import __version__
 from .schema import sync_runs
@@ -69,3 +70,17 @@ def mark_abandoned(engine: Engine) -> int:
             )
         )
         return result.rowcount
+
+
+def last_success_counts(connection: Connection, tables: Iterable[str]) -> dict[str, int] | None:
+    """How many rows the last successful run left in these tables; None if unknown."""
+    counts = connection.scalar(
+        select(sync_runs.c.counts)
+        .where(sync_runs.c.status == SUCCEEDED)
+        .order_by(sync_runs.c.run_id.desc())
+        .limit(1)
+    )
+    try:
+        return {name: counts[name]["fetched"] for name in tables}
+    except (TypeError, KeyError):
+        return None

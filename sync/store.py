@@ -74,19 +74,22 @@ def plan_table(
     connection: Connection | None, table: Table, keys: Sequence[str], rows: list[dict[str, Any]]
 ) -> TablePlan:
     compared = [c.name for c in table.columns if c.name not in BOOKKEEPING]
+    # Plain tuples, not mappings: a no-op run compares every row, so this is its hot path.
     query = select(*(table.c[name] for name in compared))
-    stored = connection.execute(query).mappings() if connection is not None else ()
-    current = {tuple(row[k] for k in keys): dict(row) for row in stored}
+    stored = connection.execute(query) if connection is not None else ()
+    at = [compared.index(k) for k in keys]
+    current = {tuple(row[i] for i in at): tuple(row) for row in stored}
     plan = TablePlan(table, keys, count=TableCount(fetched=len(rows)), rows_before=len(current))
     for row in rows:
         before = current.pop(tuple(row[k] for k in keys), None)
         if before is None:
             plan.inserts.append(row)
-        elif any(before[name] != row[name] for name in compared):
-            plan.updates.append((before, row))
+        elif before != tuple(row[name] for name in compared):
+            plan.updates.append((dict(zip(compared, before, strict=True)), row))
         else:
             plan.count.unchanged += 1
-    plan.deletes = list(current.values())  # what is left was not in the source
+    # What is left was not in the source.
+    plan.deletes = [dict(zip(compared, before, strict=True)) for before in current.values()]
     plan.count.inserted = len(plan.inserts)
     plan.count.updated = len(plan.updates)
     plan.count.deleted = len(plan.deletes)
