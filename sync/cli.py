@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from dataclasses import replace
+from pathlib import Path
 
 import click
 
@@ -16,11 +18,12 @@ from .cli_demo import demo, simulate
 from .cli_graph import graph
 from .cli_status import status
 from .config import Settings, load_settings
-from .errors import EXIT_CHANGES_PENDING, EXIT_OK
+from .errors import EXIT_CHANGES_PENDING, EXIT_OK, Interrupted, SyncError
+from .metrics import RunMetrics, previous_last_success, render, write_atomically
 from .redact import register_secret
 from .report import dry_run_text, summary_line
+from .runner import RunReport, run_sync
 from .runner import dry_run as plan_sync
-from .runner import run_sync
 from .safeguard import EXIT_DELETE_GUARD
 
 log = logging.getLogger("sync")
@@ -52,14 +55,46 @@ def main(verbose: int, quiet: bool) -> None:
     help="Fetch and compare, print what would change, write nothing. "
     "Exit 0: no changes; 4: changes pending; 3: a run would be refused by the safeguard.",
 )
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="AUTHZ_SYNC_METRICS_FILE",
+    help="Write the run's metrics here in Prometheus text format (node_exporter's textfile "
+    "collector), atomically, also when the run fails. Default: $AUTHZ_SYNC_METRICS_FILE.",
+)
 @reports_errors
-def run(config_path: str | None, allow_deletes: bool, dry_run: bool) -> None:
+def run(
+    config_path: str | None, allow_deletes: bool, dry_run: bool, metrics_file: Path | None
+) -> None:
     """Sync the extension into the database once (what cron runs).
 
     Reads every user, group, role and permission, checks them, then writes the changes in one
     transaction: the database holds either the new copy or the previous one, never a mix.
     Prints a one-line summary on success; errors go to stderr with a non-zero exit code.
     """
+    if metrics_file is None or dry_run:
+        return _run(config_path, allow_deletes, dry_run)
+    try:
+        report = _run(config_path, allow_deletes, dry_run)
+    except SyncError as error:
+        _write_metrics(metrics_file, error.exit_code, None)
+        raise
+    except KeyboardInterrupt as interrupt:
+        _write_metrics(metrics_file, Interrupted.of(interrupt).exit_code, None)
+        raise
+    _write_metrics(metrics_file, EXIT_OK, report)
+
+
+def _write_metrics(path: Path, exit_code: int, report: RunReport | None) -> None:
+    now = time.time()
+    last_success = now if report is not None else previous_last_success(path)
+    try:
+        write_atomically(path, render(RunMetrics(now, exit_code, last_success, report)))
+    except OSError as error:
+        log.error("could not write the metrics file %s: %s", path, error.strerror)
+
+
+def _run(config_path: str | None, allow_deletes: bool, dry_run: bool) -> RunReport:
     settings = load_settings(config_path)
     register_secret(settings.client_secret.reveal())
     if allow_deletes:
@@ -72,6 +107,7 @@ def run(config_path: str | None, allow_deletes: bool, dry_run: bool) -> None:
     for warning in report.warnings:
         log.info(warning)
     click.echo(summary_line(report))
+    return report
 
 
 def _dry_run(settings: Settings) -> None:

@@ -33,6 +33,9 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 ENV_PREFIX = "AUTHZ_SYNC_"
 CONFIG_ENV = "AUTHZ_SYNC_CONFIG"
+# Read by the command line itself, not settings: --config and --metrics-file.
+COMMAND_ENV = {CONFIG_ENV, "AUTHZ_SYNC_METRICS_FILE"}
+TEST_ENV = "AUTHZ_SYNC_TEST_"  # the test suite's server URLs
 DEFAULT_AUDIENCE = "urn:auth0-authz-api"
 DEFAULT_DATABASE_URL = "sqlite:///authz-sync.db"
 
@@ -248,7 +251,7 @@ def _from_environment(environ: Mapping[str, str], problems: list[str]) -> dict[s
     by_env = {env: f for f in FIELDS for env in f.env_names}
     values: dict[str, Any] = {}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+        if not name.startswith(ENV_PREFIX) or name in COMMAND_ENV or name.startswith(TEST_ENV):
             continue
         if name not in by_env:
             problems.append(f"environment: unknown variable {name} (see config.example.toml)")
