@@ -33,12 +33,20 @@ log = logging.getLogger("sync")
 @click.version_option(__version__, prog_name="authz-sync")
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv for debugging).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
-def main(verbose: int, quiet: bool) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    envvar="AUTHZ_SYNC_LOG_FORMAT",
+    show_default=True,
+    help="Log lines as text, or as JSON lines for log shippers; each carries the run id.",
+)
+def main(verbose: int, quiet: bool, log_format: str) -> None:
     """Copy the Auth0 Authorization Extension (users, groups, roles, permissions) into SQL.
 
     Try it with `authz-sync demo`; schedule `authz-sync run`. Exit codes are in the README.
     """
-    setup_logging(verbose, quiet)
+    setup_logging(verbose, quiet, log_format)
     stop_on_sigterm()
 
 

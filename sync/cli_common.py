@@ -11,8 +11,9 @@ from typing import Any
 
 import click
 
+from . import logs
 from .errors import EXIT_INTERNAL, EXIT_TERMINATED, Interrupted, SyncError
-from .redact import RedactingFilter, redact
+from .redact import redact
 
 log = logging.getLogger("sync")
 
@@ -25,15 +26,9 @@ config_option = click.option(
 )
 
 
-def setup_logging(verbose: int, quiet: bool) -> None:
+def setup_logging(verbose: int, quiet: bool, log_format: str = "text") -> None:
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    if quiet:
-        level = logging.ERROR
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactingFilter())
-    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))  # it logs every request
-    logging.getLogger("httpcore").setLevel(max(level, logging.INFO))  # headers at DEBUG
+    logs.setup(logging.ERROR if quiet else level, log_format)
 
 
 def stop_on_sigterm() -> None:
@@ -54,11 +49,11 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except SyncError as error:
             for line in redact(str(error)).splitlines():
-                click.echo(f"Error: {line}", err=True)
+                _error(line)
             sys.exit(error.exit_code)
         except KeyboardInterrupt as interrupt:
             stop = Interrupted.of(interrupt)
-            click.echo(f"Error: interrupted by {stop.signal_name}; nothing was written", err=True)
+            _error(f"interrupted by {stop.signal_name}; nothing was written")
             sys.exit(stop.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise  # click prints its own usage errors, with its exit code 2
@@ -72,3 +67,10 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_INTERNAL)
 
     return wrapper
+
+
+def _error(line: str) -> None:
+    if logs.as_json():
+        log.error(line)
+    else:
+        click.echo(f"Error: {line}", err=True)

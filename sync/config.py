@@ -34,7 +34,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 ENV_PREFIX = "AUTHZ_SYNC_"
 CONFIG_ENV = "AUTHZ_SYNC_CONFIG"
 # Read by the command line itself, not settings: --config and --metrics-file.
-COMMAND_ENV = {CONFIG_ENV, "AUTHZ_SYNC_METRICS_FILE"}
+COMMAND_ENV = {CONFIG_ENV, "AUTHZ_SYNC_METRICS_FILE", "AUTHZ_SYNC_LOG_FORMAT"}
 TEST_ENV = "AUTHZ_SYNC_TEST_"  # the test suite's server URLs
 DEFAULT_AUDIENCE = "urn:auth0-authz-api"
 DEFAULT_DATABASE_URL = "sqlite:///authz-sync.db"

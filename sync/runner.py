@@ -33,6 +33,7 @@ from .ledger import (
     start_run,
 )
 from .lock import run_lock
+from .logs import current_run
 from .paging import UserReader
 from .safeguard import DeleteGuardError, check_deletes
 from .store import TableCount, TablePlan
@@ -97,7 +98,11 @@ def run_sync(
                 if abandoned := mark_abandoned(engine):
                     log.warning("%d earlier run(s) died without finishing: abandoned", abandoned)
                 run_id = start_run(engine, settings.extension_url)
-            return _run(engine, run_id, settings, transport, sleep)
+            token = current_run.set(run_id)
+            try:
+                return _run(engine, run_id, settings, transport, sleep)
+            finally:
+                current_run.reset(token)
     finally:
         engine.dispose()
 
