@@ -22,7 +22,7 @@ import httpx
 from tenacity import RetryCallState
 
 from . import __version__
-from .auth import GRANT_WHERE, ClientCredentialsAuth, missing_scope_error, missing_scopes
+from .auth import GRANT_WHERE, ClientCredentialsAuth, Token, missing_scope_error, missing_scopes
 from .config import Settings
 from .errors import ApiDataError, ApiError, AuthError, RetryableApiError
 from .http_errors import body_text, json_or_none, retryable_status_error, transport_error
@@ -113,10 +113,16 @@ class ExtensionApi:
         self._http.close()
         self._token_client.close()
 
+    def token(self) -> Token:
+        """The current token, fetched (with the retry policy) if there is none yet."""
+        try:
+            return self._retrying(self.auth.current_token)
+        except RetryableApiError as error:
+            raise ApiError(f"{error} (gave up after {self.settings.max_attempts} tries)") from None
+
     def check_scopes(self) -> None:
         """Fail before reading anything when Auth0 says the token lacks a scope we need."""
-        token = self._retrying(self.auth.current_token)
-        missing = missing_scopes(token)
+        missing = missing_scopes(self.token())
         if missing:
             raise missing_scope_error(missing)
 

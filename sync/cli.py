@@ -12,6 +12,7 @@ import click
 
 from . import __version__
 from .cli_backfill import backfill
+from .cli_check import check
 from .cli_common import config_option, reports_errors, setup_logging, stop_on_sigterm
 from .cli_db import db
 from .cli_demo import demo, simulate
@@ -130,5 +131,5 @@ def _dry_run(settings: Settings) -> None:
     sys.exit(EXIT_CHANGES_PENDING if result.changed else EXIT_OK)
 
 
-for command in (db, demo, simulate, graph, status, backfill):
+for command in (db, demo, simulate, graph, status, backfill, check):
     main.add_command(command)

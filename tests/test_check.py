@@ -1,0 +1,44 @@
+"""`authz-sync check`: a ✓/✗ line per step, the fix for each ✗, exit 1 on any ✗."""
+
+from __future__ import annotations
+
+from e2e import authz_sync, command_env
+
+from sync.simulator import Simulator, generate_tenant
+
+
+def test_everything_in_place(database_url):
+    with Simulator(generate_tenant(users=90, groups=6, memberships=100)) as sim:
+        env = command_env(sim, database_url)
+        fresh = authz_sync("check", env=env)
+        assert authz_sync("run", env=env).exit_code == 0
+        synced = authz_sync("check", env=env)
+    assert fresh.exit_code == 0, fresh.output
+    lines = fresh.stdout.splitlines()
+    assert all(line.startswith("✓ ") for line in lines)
+    assert any("scope read:roles" in line and "granted" in line for line in lines)
+    assert any("GET /api/users" in line and "90 users" in line for line in lines)
+    assert "is empty: the first `authz-sync run` creates the tables" in fresh.stdout
+    assert synced.exit_code == 0 and "at revision 0003" in synced.stdout
+
+
+def test_a_missing_scope_and_an_unreachable_database(sqlite_url):
+    sim = Simulator(generate_tenant(users=60, groups=5, memberships=60), scopes=("read:users",))
+    with sim:
+        env = command_env(sim, sqlite_url, AUTHZ_SYNC_DATABASE_URL="postgresql://x@127.0.0.1:1/db")
+        result = authz_sync("check", env=env)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert "✓ scope read:users" in "\n".join(lines)
+    missing = [line for line in lines if line.startswith("✗ scope")]
+    assert len(missing) == 3 and all("Machine to Machine Applications" in line for line in missing)
+    assert any(line.startswith("✗ GET /api/roles") for line in lines)
+    assert any(
+        line.startswith("✗ database schema") and "cannot use the database" in line for line in lines
+    )
+
+
+def test_bad_settings_are_listed_and_nothing_else_is_tried(tmp_path):
+    result = authz_sync("check", env={"PATH": __import__("os").environ["PATH"]})
+    assert result.exit_code == 1
+    assert result.stdout.startswith("✗ settings") and "auth0.domain is not set" in result.stdout
