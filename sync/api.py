@@ -115,10 +115,17 @@ class ExtensionApi:
 
     def token(self) -> Token:
         """The current token, fetched (with the retry policy) if there is none yet."""
+        return self._with_retries(self.auth.current_token)
+
+    def _with_retries(self, call, *args: Any) -> Any:
         try:
-            return self._retrying(self.auth.current_token)
+            return self._retrying(call, *args)
         except RetryableApiError as error:
-            raise ApiError(f"{error} (gave up after {self.settings.max_attempts} tries)") from None
+            tries = self._retrying.statistics.get("attempt_number", 1)
+            waited = self._retrying.statistics.get("idle_for", 0.0)
+            raise ApiError(
+                f"{error} (gave up after {tries} tries, {waited:.0f} s of waiting)"
+            ) from None
 
     def check_scopes(self) -> None:
         """Fail before reading anything when Auth0 says the token lacks a scope we need."""
@@ -128,10 +135,7 @@ class ExtensionApi:
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """GET one path with the retry policy; the decoded JSON answer."""
-        try:
-            return self._retrying(self._get_once, path, params)
-        except RetryableApiError as error:
-            raise ApiError(f"{error} (gave up after {self.settings.max_attempts} tries)") from None
+        return self._with_retries(self._get_once, path, params)
 
     def _retried(self, retry_state: RetryCallState) -> None:
         self.stats.add(retries=1)
@@ -172,7 +176,7 @@ class ExtensionApi:
                 f"the token lacks the scope {scope} needed for GET {path} "
                 f"(403 {body_text(response)}): {GRANT_WHERE} {scope}"
             )
-        raise ApiError(f"GET {path} answered {status}: {body_text(response)}")
+        raise ApiError(f"GET {path} answered {status}: {body_text(response)}", status=status)
 
     def list_all(self, resource: str) -> list[dict[str, Any]]:
         """GET /api/groups, /api/roles or /api/permissions: every record in one answer."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 from .config import Secret
-from .errors import ApiError, AuthError
+from .errors import ApiError, AuthError, RetryableApiError
 from .http_errors import body_text, json_or_none, retryable_status_error, transport_error
 from .redact import register_secret
 
@@ -93,6 +93,8 @@ class ClientCredentialsAuth(httpx.Auth):
 
     def _parse(self, response: httpx.Response) -> Token:
         payload = json_or_none(response)
+        if payload is None:  # a truncated or garbled answer: worth another try
+            raise RetryableApiError("the token request answered 200 with a body that is not JSON")
         if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
             raise ApiError(
                 "the token endpoint answered 200 without an access_token: "

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from . import schema
 from .api import ExtensionApi, user_path
 from .config import Settings
-from .database import open_engine, redacted, schema_is_current
+from .database import database_errors, open_engine, redacted, schema_is_current
 from .errors import ApiError, SchemaError
 from .ledger import utcnow
 from .lock import run_lock
@@ -52,7 +52,7 @@ def backfill_user_details(
 ) -> BackfillReport:
     engine = open_engine(settings.database_url)
     try:
-        with run_lock(engine, redacted(engine.url)):
+        with database_errors(engine), run_lock(engine, redacted(engine.url)):
             if not schema_is_current(engine):
                 raise SchemaError("the database has no authz-sync tables yet: run `authz-sync run`")
             backfill_id, resumed = _start(engine, restart)
@@ -116,7 +116,7 @@ def _fetch_chunk(
         try:
             profile = api.get(user_path(user_id))
         except ApiError as error:
-            if "answered 404" not in str(error):
+            if error.status != 404:
                 raise
             report.skipped_missing += 1  # deleted since the last sync: nothing to keep
             continue

@@ -19,7 +19,7 @@ from .cli_demo import demo, simulate
 from .cli_graph import graph
 from .cli_status import status
 from .config import Settings, load_settings
-from .errors import EXIT_CHANGES_PENDING, EXIT_OK, Interrupted, SyncError
+from .errors import EXIT_CHANGES_PENDING, EXIT_INTERNAL, EXIT_OK, Interrupted, SyncError
 from .metrics import RunMetrics, previous_last_success, render, write_atomically
 from .redact import register_secret
 from .report import dry_run_text, summary_line
@@ -90,6 +90,9 @@ def run(
         raise
     except KeyboardInterrupt as interrupt:
         _write_metrics(metrics_file, Interrupted.of(interrupt).exit_code, None)
+        raise
+    except Exception:
+        _write_metrics(metrics_file, EXIT_INTERNAL, None)
         raise
     _write_metrics(metrics_file, EXIT_OK, report)
 

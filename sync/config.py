@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
 import stat
 import sys
 from collections.abc import Callable, Mapping
@@ -329,6 +330,12 @@ def _read_secret(values: dict[str, Any], problems: list[str]) -> Secret | None:
         except OSError as error:
             problems.append(f"auth0.client_secret_file {path} cannot be read: {error.strerror}")
             return None
+        except UnicodeDecodeError:
+            problems.append(f"auth0.client_secret_file {path} is not UTF-8 text")
+            return None
+        if not inline:
+            problems.append(f"auth0.client_secret_file {path} is empty: put the secret in it")
+            return None
     if not inline:
         problems.append(
             "auth0.client_secret is not set: set AUTHZ_SYNC_CLIENT_SECRET, or "
@@ -354,6 +361,11 @@ def _normalized(values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
     ca_bundle = values.get("extension.ca_bundle")
     if ca_bundle and not Path(ca_bundle).is_file():
         problems.append(f"extension.ca_bundle {ca_bundle} is not a file: give a PEM bundle path")
+    elif ca_bundle:
+        try:
+            ssl.create_default_context(cafile=ca_bundle)
+        except (ssl.SSLError, ValueError):
+            problems.append(f"extension.ca_bundle {ca_bundle} holds no PEM certificate")
     return values
 
 
@@ -369,7 +381,9 @@ def _file_warnings(path: Path | None, document: dict[str, Any]) -> tuple[str, ..
 
 
 def _safeguard(values: dict[str, Any], problems: list[str]) -> Safeguard:
-    default = DeleteLimit(values["safeguard.max_deletes"], values["safeguard.max_delete_percent"])
+    default = DeleteLimit(
+        values.get("safeguard.max_deletes", 500), values.get("safeguard.max_delete_percent", 30.0)
+    )
     per_table = {}
     for table, limits in (values.get("safeguard.tables") or {}).items():
         where = f"safeguard.tables.{table}"
@@ -384,14 +398,24 @@ def _safeguard(values: dict[str, Any], problems: list[str]) -> Safeguard:
         if unknown is None or unknown:
             problems.append(f"{where} may only set max_deletes and max_delete_percent")
             continue
-        try:
-            per_table[table] = DeleteLimit(
-                int(limits.get("max_deletes", default.max_deletes)),
-                float(limits.get("max_delete_percent", default.max_delete_percent)),
+        count = limits.get("max_deletes", default.max_deletes)
+        percent = limits.get("max_delete_percent", default.max_delete_percent)
+        if not _whole(count) or count < 0 or not _number(percent) or not 0 <= percent <= 100:
+            problems.append(
+                f"{where}: max_deletes must be a whole number ≥ 0 and max_delete_percent a "
+                f"number from 0 to 100"
             )
-        except (TypeError, ValueError):
-            problems.append(f"{where}: max_deletes and max_delete_percent must be numbers")
-    return Safeguard(default, per_table, values["safeguard.allow_deletes"])
+            continue
+        per_table[table] = DeleteLimit(count, float(percent))
+    return Safeguard(default, per_table, values.get("safeguard.allow_deletes", False))
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _read_values(

@@ -8,6 +8,8 @@ operator's call (`authz-sync db upgrade`), never a side effect of a nightly job.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 
 from alembic import command
@@ -132,3 +134,14 @@ def first_line(error: BaseException) -> str:
     """The driver's own message, first line only: no SQL, no parameters (they may hold data)."""
     original = getattr(error, "orig", None) or error
     return str(original).strip().splitlines()[0] if str(original).strip() else type(error).__name__
+
+
+@contextmanager
+def database_errors(engine: Engine) -> Iterator[None]:
+    """SQLAlchemy errors as DatabaseError (exit 74) naming the database, password hidden."""
+    try:
+        yield
+    except SQLAlchemyError as error:
+        raise DatabaseError(
+            f"cannot use the database {redacted(engine.url)}: {first_line(error)}"
+        ) from None

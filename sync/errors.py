@@ -57,9 +57,16 @@ class AuthError(SyncError):
 
 
 class ApiError(SyncError):
-    """The extension API failed in a way retrying did not (or cannot) fix."""
+    """The extension API failed in a way retrying did not (or cannot) fix.
+
+    `status` is the HTTP status of the answer, when there was one.
+    """
 
     exit_code = EXIT_UNAVAILABLE
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class RetryableApiError(ApiError):

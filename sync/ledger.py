@@ -73,14 +73,17 @@ def mark_abandoned(engine: Engine) -> int:
 
 
 def last_success_counts(connection: Connection, tables: Iterable[str]) -> dict[str, int] | None:
-    """How many rows the last successful run left in these tables; None if unknown."""
-    counts = connection.scalar(
-        select(sync_runs.c.counts)
+    """How many rows the last successful run left in these tables; None if unknown, or if
+    another version of authz-sync wrote them (it may derive them differently)."""
+    last = connection.execute(
+        select(sync_runs.c.counts, sync_runs.c.version)
         .where(sync_runs.c.status == SUCCEEDED)
         .order_by(sync_runs.c.run_id.desc())
         .limit(1)
-    )
+    ).first()
+    if last is None or last.version != __version__:
+        return None
     try:
-        return {name: counts[name]["fetched"] for name in tables}
+        return {name: last.counts[name]["fetched"] for name in tables}
     except (TypeError, KeyError):
         return None

@@ -71,7 +71,8 @@ def _advisory_lock(connection: Connection, where: str) -> Iterator[None]:
 @contextmanager
 def _named_lock(connection: Connection, where: str) -> Iterator[None]:
     database = connection.scalar(text("SELECT DATABASE()")) or ""
-    name = f"{LOCK_NAME}:{database}"[:64]  # GET_LOCK names are server-wide, at most 64 chars
+    # GET_LOCK names are server-wide and at most 64 characters: hash long database names.
+    name = f"{LOCK_NAME}:{hashlib.sha256(database.encode()).hexdigest()[:40]}"
     if connection.scalar(text("SELECT GET_LOCK(:name, 0)"), {"name": name}) != 1:
         raise _busy(where)
     try:

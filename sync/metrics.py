@@ -36,7 +36,7 @@ def _family(name: str, help_text: str, samples: list[Sample]) -> list[str]:
     for labels, value in samples:
         label_text = ",".join(f'{key}="{value}"' for key, value in labels.items())
         selector = f"{{{label_text}}}" if labels else ""
-        lines.append(f"{PREFIX}{name}{selector} {value:g}")
+        lines.append(f"{PREFIX}{name}{selector} {float(value)!r}")  # exact: timestamps too
     return lines
 
 
@@ -81,7 +81,10 @@ def previous_last_success(path: Path) -> float | None:
     except OSError:
         return None
     found = re.search(rf"^{LAST_SUCCESS} (\S+)$", text, re.M)
-    return float(found.group(1)) if found else None
+    try:
+        return float(found.group(1)) if found else None
+    except ValueError:
+        return None  # a damaged file: better no value than a wrong one
 
 
 def write_atomically(path: Path, content: str) -> None:

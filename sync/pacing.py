@@ -30,17 +30,21 @@ class Pacer:
     ):
         self._clock, self._sleep = clock, sleep
         self._not_before = 0.0
+        self._spacing = 0.0  # the last interval observe() asked for
         self._lock = threading.Lock()
-        self.waited = 0.0  # seconds spent pacing, for the run report
+        self.waited = 0.0  # seconds spent pacing
 
     def wait(self) -> None:
         """Sleep until the next request may go (call before each request)."""
         with self._lock:
-            delay = self._not_before - self._clock()
+            now = self._clock()
+            delay = self._not_before - now
             if delay > 0:
-                self._not_before = self._clock() + delay  # others queue behind this one
+                # Take this slot: a concurrent caller queues one spacing behind it, so that
+                # parallel page reads do not all fire together when the wait ends.
+                self._not_before += self._spacing
+                self.waited += delay
         if delay > 0:
-            self.waited += delay
             self._sleep(delay)
 
     def observe(self, headers: Mapping[str, str]) -> None:
@@ -58,4 +62,5 @@ class Pacer:
         else:
             delay = 0.0
         with self._lock:
+            self._spacing = delay
             self._not_before = max(self._not_before, self._clock() + delay)

@@ -58,6 +58,7 @@ def _next_window(
     span: tuple[datetime, int, bool],
     end: datetime,
     last: tuple[timedelta, int] | None,
+    cap: int = SEARCH_CAP,
 ) -> Slice:
     """The next window: the whole span if it holds fewer than the cap, else a guess.
 
@@ -67,7 +68,7 @@ def _next_window(
     tenant is only an average over years, so the density just seen rules there.
     """
     span_end, span_count, measured = span
-    if span_count < SEARCH_CAP:
+    if span_count < cap:
         high = span_end
     else:
         share = (span_end - cursor) * SLICE_TARGET / span_count
@@ -104,6 +105,8 @@ class UserReader:
     ):
         self.fetch = fetch
         self.per_page = per_page
+        # What one query can deliver: whole pages within the first 1000 (990 with 30 per page).
+        self.cap = SEARCH_CAP // per_page * per_page
         self.concurrency = concurrency
         self.now = now
         self.slices: list[Slice] = []  # the windows read, in order
@@ -112,7 +115,7 @@ class UserReader:
     def read_all(self) -> dict[str, dict[str, Any]]:
         users: dict[str, dict[str, Any]] = {}
         first = self.fetch(1, self.per_page, None)
-        if first["total"] < SEARCH_CAP:
+        if first["total"] < self.cap:
             self._read_pages(Slice(), first, users)
         else:
             self._walk(first["total"], users)
@@ -135,11 +138,11 @@ class UserReader:
         span = (end, total, False)  # (end, users known to lie in [cursor, end), measured)
         last: tuple[timedelta, int] | None = None  # length and count of the last window read
         while True:
-            piece = _next_window(start, cursor, span, end, last)
+            piece = _next_window(start, cursor, span, end, last, self.cap)
             first = self.fetch(1, self.per_page, piece.query())
             found = first["total"]
             window_end = piece.end or end
-            if found >= SEARCH_CAP:
+            if found >= self.cap:
                 if window_end - cursor <= RESOLUTION:
                     raise IncompleteReadError(
                         f"{found} users were created in the same millisecond ({piece.query()}): "
@@ -165,7 +168,7 @@ class UserReader:
         total = first["total"]
         for attempt in range(1, MAX_PASSES + 1):
             pages = [first] if attempt == 1 else []
-            pages_needed = min(math.ceil(total / self.per_page), SEARCH_CAP // self.per_page)
+            pages_needed = min(math.ceil(total / self.per_page), self.cap // self.per_page)
             start = 2 if attempt == 1 else 1
             pages.extend(self._fetch_pages(piece, range(start, pages_needed + 1)))
             for page in pages:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import httpx
@@ -21,8 +21,15 @@ from . import schema
 from .api import ExtensionApi, RequestStats
 from .apply import apply_run, plan_run
 from .config import Settings
-from .database import ensure_schema, first_line, open_engine, redacted, schema_is_current
-from .errors import EXIT_OK, DatabaseError, Interrupted, SyncError
+from .database import (
+    database_errors,
+    ensure_schema,
+    first_line,
+    open_engine,
+    redacted,
+    schema_is_current,
+)
+from .errors import EXIT_INTERNAL, EXIT_OK, DatabaseError, Interrupted, SyncError
 from .ledger import (
     ABORTED,
     FAILED,
@@ -35,6 +42,7 @@ from .ledger import (
 from .lock import run_lock
 from .logs import current_run
 from .paging import UserReader
+from .redact import redact
 from .safeguard import DeleteGuardError, check_deletes
 from .store import TableCount, TablePlan
 from .transform import Snapshot, build_rows
@@ -92,7 +100,7 @@ def run_sync(
     engine = open_engine(settings.database_url)
     try:
         with ExitStack() as held:
-            with _database_errors(engine):
+            with database_errors(engine):
                 held.enter_context(run_lock(engine, redacted(engine.url)))  # until the end
                 ensure_schema(engine)
                 if abandoned := mark_abandoned(engine):
@@ -130,11 +138,11 @@ def dry_run(
     """Fetch and plan like a run; write nothing at all: no lock, no ledger row, no history."""
     engine = open_engine(settings.database_url, read_only=True)
     try:
-        with _database_errors(engine):
+        with database_errors(engine):
             has_schema = schema_is_current(engine)
         with ExtensionApi(settings, transport=transport, sleep=sleep) as api:
             rows = build_rows(fetch_snapshot(api, settings))
-        with _database_errors(engine), ExitStack() as stack:
+        with database_errors(engine), ExitStack() as stack:
             connection = stack.enter_context(engine.connect()) if has_schema else None
             plans = plan_run(connection, rows)
         try:
@@ -147,16 +155,6 @@ def dry_run(
         engine.dispose()
 
 
-@contextmanager
-def _database_errors(engine: Engine) -> Iterator[None]:
-    try:
-        yield
-    except SQLAlchemyError as error:
-        raise DatabaseError(
-            f"cannot use the database {redacted(engine.url)}: {first_line(error)}"
-        ) from None
-
-
 def _run(
     engine: Engine,
     run_id: int,
@@ -165,8 +163,10 @@ def _run(
     sleep: Callable[[float], None],
 ) -> RunReport:
     started = time.monotonic()
-    api = ExtensionApi(settings, transport=transport, sleep=sleep)
+    stats = RequestStats()
     try:
+        api = ExtensionApi(settings, transport=transport, sleep=sleep)
+        stats = api.stats
         with api:
             snapshot = fetch_snapshot(api, settings)
         rows = build_rows(snapshot)
@@ -185,17 +185,21 @@ def _run(
         )
         return report
     except SyncError as error:
-        _record_failure(engine, run_id, FAILED, error, error.exit_code, api.stats)
+        _record_failure(engine, run_id, FAILED, error, error.exit_code, stats)
         raise
     except SQLAlchemyError as error:
         failure = DatabaseError(f"writing to {redacted(engine.url)} failed: {first_line(error)}")
-        _record_failure(engine, run_id, FAILED, failure, failure.exit_code, api.stats)
+        _record_failure(engine, run_id, FAILED, failure, failure.exit_code, stats)
         raise failure from None
     except KeyboardInterrupt as interrupt:
         stop = Interrupted.of(interrupt)
         reason = f"interrupted by {stop.signal_name}; nothing was written"
-        _record_failure(engine, run_id, ABORTED, reason, stop.exit_code, api.stats)
+        _record_failure(engine, run_id, ABORTED, reason, stop.exit_code, stats)
         raise stop from None
+    except Exception as error:  # a bug: still leave the ledger true, then let it surface
+        reason = f"internal error {type(error).__name__}; nothing was written"
+        _record_failure(engine, run_id, FAILED, reason, EXIT_INTERNAL, stats)
+        raise
 
 
 def _fill(report: RunReport, stats: RequestStats, started: float) -> None:
@@ -223,6 +227,7 @@ def _record_failure(
     engine: Engine, run_id: int, status: str, error: object, exit_code: int, stats: RequestStats
 ) -> None:
     try:
-        fail_run(engine, run_id, status, str(error), exit_code, api_requests=stats.requests)
+        message = redact(str(error))  # our messages hold no secret; this makes sure
+        fail_run(engine, run_id, status, message, exit_code, api_requests=stats.requests)
     except SQLAlchemyError as ledger_error:  # the database may be what failed
         log.error("could not record the run's failure: %s", first_line(ledger_error))

@@ -40,6 +40,9 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 MYSQL_TABLE_ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
+# A Python None is SQL NULL, not the JSON text 'null': `multifactor IS NULL` must work.
+JsonOrNull = JSON(none_as_null=True)
+
 # Milliseconds matter (Auth0 timestamps carry them); MySQL's DATETIME drops them by default.
 Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
@@ -75,8 +78,8 @@ users = Table(
     Column("last_login", Timestamp),
     Column("logins_count", Integer),
     Column("blocked", Boolean),
-    Column("multifactor", JSON),
-    Column("identities", JSON),
+    Column("multifactor", JsonOrNull),
+    Column("identities", JsonOrNull),
     _changed_at(),
     **MYSQL_TABLE_ARGS,
 )
@@ -184,8 +187,10 @@ sync_runs = Table(
     Column("rows_updated", Integer),
     Column("rows_deleted", Integer),
     Column("api_requests", Integer),
-    Column("counts", JSON, comment="Per table: fetched, inserted, updated, deleted, unchanged."),
-    Column("warnings", JSON, comment="Dropped dangling references and similar remarks."),
+    Column(
+        "counts", JsonOrNull, comment="Per table: fetched, inserted, updated, deleted, unchanged."
+    ),
+    Column("warnings", JsonOrNull, comment="Dropped dangling references and similar remarks."),
     Column("error", Text),
     Column("api_retries", Integer, comment="Requests that were retried."),
     Column("api_rate_limited", Integer, comment="429 answers received."),
@@ -275,8 +280,8 @@ changes = Table(
     Column("entity", String(16), nullable=False, comment="user, group, role or permission"),
     Column("entity_id", String(USER_ID), nullable=False, index=True),
     Column("operation", String(8), nullable=False, comment="insert, update or delete"),
-    Column("old_values", JSON, comment="Changed columns before (update); the row (delete)."),
-    Column("new_values", JSON, comment="Changed columns after (update); the row (insert)."),
+    Column("old_values", JsonOrNull, comment="Changed columns before (update); the row (delete)."),
+    Column("new_values", JsonOrNull, comment="Changed columns after (update); the row (insert)."),
     **MYSQL_TABLE_ARGS,
 )
 
@@ -299,7 +304,9 @@ user_details = Table(
     "authz_user_details",
     metadata,
     _user_id(primary_key=True),
-    Column("profile", JSON, nullable=False, comment="GET /api/users/{id}, as the API answered"),
+    Column(
+        "profile", JsonOrNull, nullable=False, comment="GET /api/users/{id}, as the API answered"
+    ),
     Column("fetched_at", Timestamp, nullable=False),
     Column("backfill_id", Integer, nullable=False, index=True),
     **MYSQL_TABLE_ARGS,

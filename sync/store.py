@@ -19,6 +19,7 @@ from sqlalchemy import JSON, Connection, Table, and_, bindparam, delete, select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from . import schema
+from .errors import DatabaseError
 
 BATCH = 1000  # rows per statement: large enough to be fast, small enough for any driver
 COPY_FROM = 1000  # PostgreSQL: new rows from this many on go through COPY
@@ -115,17 +116,22 @@ def _copy(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     columns = [c.name for c in table.columns]
     as_json = {c.name for c in table.columns if isinstance(c.type, JSON)}
     statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-    cursor = connection.connection.driver_connection.cursor()
-    with cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(
-                [
-                    json.dumps(row.get(n))
-                    if n in as_json and row.get(n) is not None
-                    else row.get(n)
-                    for n in columns
-                ]
-            )
+    import psycopg  # only on PostgreSQL, where the driver is installed
+
+    try:
+        cursor = connection.connection.driver_connection.cursor()
+        with cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([_copy_value(row.get(n), n in as_json) for n in columns])
+    except psycopg.Error as error:  # COPY bypasses SQLAlchemy: its errors arrive raw
+        text = str(error).strip()
+        raise DatabaseError(
+            f"COPY into {table.name} failed: {text.splitlines()[0] if text else error!r}"
+        ) from None
+
+
+def _copy_value(value: Any, is_json: bool) -> Any:
+    return json.dumps(value) if is_json and value is not None else value
 
 
 def _with_bookkeeping(table: Table, row: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -287,3 +287,11 @@ def test_pacing_spreads_requests_before_the_bucket_is_empty():
     # wait for the reset (3 s away by then).
     assert sleeps == [1.0, 3.0]
     assert api.pacer.waited == 4.0
+
+
+def test_a_garbled_token_answer_is_retried():
+    garbled = httpx.Response(200, text='{"access_token": "tok')
+    tenant = FakeTenant([ok({"groups": []})], token_answers=[garbled])
+    sleeps: list[float] = []
+    assert client(tenant, sleeps).list_all("groups") == []
+    assert len(sleeps) == 1 and tenant.tokens_issued == 1

@@ -166,3 +166,48 @@ def test_cli_reports_config_errors_one_per_line_with_exit_2(tmp_path, monkeypatc
         "AUTHZ_SYNC_EXTENSION_URL",
     ]
     assert not list(tmp_path.iterdir()), "a config error must not create a database"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("AUTHZ_SYNC_SAFEGUARD_MAX_DELETES", "abc", "safeguard.max_deletes must be a whole number"),
+        ("AUTHZ_SYNC_SAFEGUARD_ALLOW_DELETES", "maybe", "must be true or false"),
+        ("AUTHZ_SYNC_SAFEGUARD_MAX_DELETE_PERCENT", "200", "must be between 0 and 100"),
+    ],
+)
+def test_bad_safeguard_settings_are_config_errors(variable, value, message):
+    assert any(message in p for p in problems(**GOOD_ENV | {variable: value}))
+
+
+def test_per_table_limits_are_checked(tmp_path):
+    path = tmp_path / "limits.toml"
+    path.write_text(
+        "[safeguard.tables.authz_users]\nmax_deletes = -1\n"
+        "[safeguard.tables.authz_nope]\nmax_deletes = 5\n"
+    )
+    found = "\n".join(problems(path, **GOOD_ENV))
+    assert "safeguard.tables.authz_users: max_deletes must be a whole number" in found
+    assert "safeguard.tables.authz_nope: unknown table" in found
+    path.write_text("[safeguard.tables.authz_users]\nmax_deletes = 5000\n")
+    limits = load_settings(path, GOOD_ENV).safeguard
+    assert limits.limit("authz_users").max_deletes == 5000
+    assert limits.limit("authz_groups").max_deletes == 500
+
+
+def test_an_empty_or_binary_secret_file_and_a_bad_ca_bundle(tmp_path):
+    env = {k: v for k, v in GOOD_ENV.items() if k != "AUTHZ_SYNC_CLIENT_SECRET"}
+    empty, binary, bundle = tmp_path / "empty", tmp_path / "binary", tmp_path / "ca.pem"
+    empty.write_text("\n")
+    binary.write_bytes(b"\xff\xfe\x00")
+    bundle.write_text("not a certificate")
+    assert any(
+        "is empty" in p for p in problems(**env | {"AUTHZ_SYNC_CLIENT_SECRET_FILE": str(empty)})
+    )
+    assert any(
+        "not UTF-8" in p for p in problems(**env | {"AUTHZ_SYNC_CLIENT_SECRET_FILE": str(binary)})
+    )
+    assert any(
+        "holds no PEM certificate" in p
+        for p in problems(**GOOD_ENV | {"AUTHZ_SYNC_EXTENSION_CA_BUNDLE": str(bundle)})
+    )

@@ -42,6 +42,14 @@ def test_run_copies_the_tenant_exactly_and_a_rerun_changes_nothing(sim, tenant, 
     assert first.stderr == ""
     assert "3000 users, 150 groups" in first.stdout
     assert_tables_equal(read_tables(database_url), sorted_truth(ground_truth(tenant)))
+    # Absent JSON values are SQL NULL, not the JSON text 'null'.
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        nulls = connection.scalar(
+            text("SELECT COUNT(*) FROM authz_users WHERE multifactor IS NULL")
+        )
+    engine.dispose()
+    assert nulls == sum(1 for u in tenant.users.values() if u.get("multifactor") is None) > 0
     # More than 1000 users: the reader had to slice by created_at.
     assert any("created_at" in r.query.get("q", "") for r in sim.api_requests(r"^/api/users$"))
     assert all(r.status == 200 for r in sim.api_requests())

@@ -34,6 +34,10 @@ def test_metrics_after_a_success_and_after_a_failure(tmp_path, sqlite_url):
         assert first['authz_sync_last_run_rows{table="authz_users",operation="inserted"}'] == 150
         assert first["authz_sync_last_run_api_requests"] >= 5
         assert first["authz_sync_last_success_timestamp_seconds"] > 1.7e9
+        exact = re.search(
+            r"^authz_sync_last_success_timestamp_seconds (\S+)$", path.read_text(), re.M
+        )
+        assert "e+" not in exact.group(1)  # to the sub-second, not rounded to 6 digits
         assert first["authz_sync_last_run_duration_seconds"] > 0
 
         sim.add_fault(r"^/api/groups$", "status", status=503, times=None)

@@ -137,3 +137,9 @@ def test_concurrent_pages_give_the_same_users():
     fake = FakeUsers(spread(2600))
     reader = UserReader(fake, per_page=50, concurrency=4, now=lambda: START + timedelta(days=1600))
     assert len(reader.read_all()) == 2600
+
+
+def test_a_page_size_that_does_not_divide_1000_still_reads_everything():
+    fake = FakeUsers(spread(2995, days=900))
+    reader = UserReader(fake, per_page=30, now=lambda: START + timedelta(days=901))
+    assert len(reader.read_all()) == 2995  # windows stay under the 990 that 33 pages hold
