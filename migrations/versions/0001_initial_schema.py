@@ -187,7 +187,7 @@ def upgrade() -> None:
             "counts",
             sa.JSON(),
             nullable=True,
-            comment="Per table: fetched, inserted, updated, deleted…",
+            comment="Per table: fetched, inserted, updated, deleted, unchanged.",
         ),
         sa.Column(
             "warnings",

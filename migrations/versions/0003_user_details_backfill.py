@@ -44,7 +44,9 @@ def upgrade() -> None:
     op.create_table(
         "authz_user_details",
         sa.Column("user_id", sa.String(length=255), nullable=False),
-        sa.Column("profile", sa.JSON(), nullable=False, comment="GET /api/users/{id} as answered"),
+        sa.Column(
+            "profile", sa.JSON(), nullable=False, comment="GET /api/users/{id}, as the API answered"
+        ),
         sa.Column(
             "fetched_at",
             sa.DateTime()
