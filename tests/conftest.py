@@ -8,6 +8,7 @@ server, dropped afterwards, so tests never see each other's rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 
 from sync.config import normalize_database_url
 
@@ -45,7 +47,14 @@ def _create_database(server: URL) -> Iterator[URL]:
         with admin.connect() as connection:
             if quote == '"':
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            else:
+            else:  # a connection a failed test left open could hold a lock: end it first
+                stale = connection.execute(
+                    text("SELECT id FROM information_schema.processlist WHERE db = :db"),
+                    {"db": name},
+                )
+                for (thread,) in stale.all():
+                    with contextlib.suppress(DBAPIError):  # it may have ended meanwhile
+                        connection.execute(text(f"KILL {int(thread)}"))
                 connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
         admin.dispose()
 

@@ -304,6 +304,8 @@ class TableBlocker:
             self.connection.execute(text("LOCK TABLES authz_group_members WRITE"))
 
     def release(self) -> None:
+        if self.connection is None:
+            return
         if self.engine.dialect.name == "sqlite":
             self.connection.execute("ROLLBACK")
         elif self.engine.dialect.name == "postgresql":
@@ -318,14 +320,20 @@ def _start_blocked_in_apply(scenario: Scenario) -> tuple[subprocess.Popen, Table
     """Start a run and return once it waits in its apply phase, behind our lock."""
     runs_before = len(ledger(scenario.url))
     requests_before = len(scenario.sim.api_requests())
+    scenario.sim.latency = 0.15  # the fetch outlasts taking the lock, however loaded the host
     process = _popen(scenario)
-    _wait_for(lambda: len(ledger(scenario.url)) > runs_before)  # its ledger row exists
     blocker = TableBlocker(scenario.url)
-    blocker.hold()
-    # Everything is fetched once as many requests as yesterday's run made have been served.
-    _wait_for(lambda: len(scenario.sim.api_requests()) >= 2 * requests_before)
-    time.sleep(1.0)  # reading done, now waiting on our lock inside its transaction
-    assert process.poll() is None, "the run should be waiting for the lock"
+    try:
+        _wait_for(lambda: len(ledger(scenario.url)) > runs_before)  # its ledger row exists
+        blocker.hold()
+        # Everything is fetched once as many requests as yesterday's run made were served.
+        _wait_for(lambda: len(scenario.sim.api_requests()) >= 2 * requests_before)
+        time.sleep(1.0)  # reading done, now waiting on our lock inside its transaction
+        assert process.poll() is None, "the run should be waiting for the lock"
+    except BaseException:
+        process.kill()  # never leave a lock or a process behind a failed test
+        blocker.release()
+        raise
     return process, blocker
 
 
