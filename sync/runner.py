@@ -164,6 +164,7 @@ def _run(
 ) -> RunReport:
     started = time.monotonic()
     stats = RequestStats()
+    committed: RunReport | None = None
     try:
         api = ExtensionApi(settings, transport=transport, sleep=sleep)
         stats = api.stats
@@ -177,6 +178,7 @@ def _run(
             report.counts = {name: plan.count for name, plan in plans.items()}
             _fill(report, api.stats, started)
             finish_run(connection, run_id, status=SUCCEEDED, exit_code=EXIT_OK, **_ledger(report))
+        committed = report
         log.info(
             "timing: fetch %.2f s, apply %.2f s (%d rows written)",
             report.fetch_seconds,
@@ -192,6 +194,9 @@ def _run(
         _record_failure(engine, run_id, FAILED, failure, failure.exit_code, stats)
         raise failure from None
     except KeyboardInterrupt as interrupt:
+        if committed is not None:  # the signal came after the commit: the run did succeed
+            log.warning("interrupted just after the commit; the run succeeded")
+            return committed
         stop = Interrupted.of(interrupt)
         reason = f"interrupted by {stop.signal_name}; nothing was written"
         _record_failure(engine, run_id, ABORTED, reason, stop.exit_code, stats)
