@@ -82,3 +82,39 @@ def test_upgrading_to_0002_opens_history_for_existing_links(database_url):
     assert len(rows) == 1
     assert (rows[0]["group_id"], rows[0]["user_id"]) == ("g1", "auth0|1")
     assert rows[0]["valid_to"] is None and rows[0]["valid_from_run_id"] == 0
+
+
+def test_the_installed_wheel_migrates_and_syncs_outside_the_checkout(tmp_path):
+    """The wheel alone (no checkout on the path) carries what `demo` needs, migrations too."""
+    import subprocess
+    import sys
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-q", "-w", str(tmp_path)],
+        check=True,
+    )
+    (wheel,) = tmp_path.glob("authz_sync-*.whl")
+    venv = tmp_path / "venv"
+    # Dependencies from this interpreter; authz-sync itself only from the wheel.
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)]
+    subprocess.run(pip, check=True)
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    done = subprocess.run(
+        [str(venv / "bin" / "authz-sync"), "demo", "--users", "120"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "The groups of" in done.stdout
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import sync; print(sync.__file__)"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert str(venv) in where  # the wheel's copy ran, not the checkout
