@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -25,7 +25,7 @@ from .database import database_errors, open_engine, redacted, schema_is_current
 from .errors import ApiError, SchemaError
 from .ledger import utcnow
 from .lock import run_lock
-from .store import upsert_statement
+from .store import batches, upsert_statement
 
 log = logging.getLogger(__name__)
 CHECKPOINT = 50  # users per commit: what a kill can cost in refetching
@@ -59,7 +59,7 @@ def backfill_user_details(
             todo = _users_to_fetch(engine, backfill_id)
             report = BackfillReport(backfill_id, 0, 0, len(todo), resumed)
             with ExtensionApi(settings, transport=transport, sleep=sleep) as api:
-                for chunk in _chunks(todo, CHECKPOINT):
+                for chunk in batches(todo, CHECKPOINT):
                     _fetch_chunk(engine, api, backfill_id, chunk, report)
                     if progress:
                         progress(report.fetched + report.skipped_missing, report.total)
@@ -101,11 +101,6 @@ def _users_to_fetch(engine: Engine, backfill_id: int) -> list[str]:
     )
     with engine.connect() as connection:
         return list(connection.scalars(query))
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _fetch_chunk(

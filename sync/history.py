@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, insert, update
 
 from . import schema
-from .store import BATCH, TablePlan
+from .store import TablePlan, execute_in_batches
 
 INSERT, UPDATE, DELETE = "insert", "update", "delete"
 
@@ -29,7 +29,7 @@ def write_history(
             {k: row[k] for k in plan.keys} | {"valid_from": now, "valid_from_run_id": run_id}
             for row in plan.inserts
         ]
-        _execute_batches(connection, insert(history), opened)
+        execute_in_batches(connection, insert(history), opened)
         close = (
             update(history)
             .where(and_(*(history.c[k] == bindparam(f"old_{k}") for k in plan.keys)))
@@ -37,7 +37,7 @@ def write_history(
             .values(valid_to=now, valid_to_run_id=run_id)
         )
         closed = [{f"old_{k}": row[k] for k in plan.keys} for row in plan.deletes]
-        _execute_batches(connection, close, closed)
+        execute_in_batches(connection, close, closed)
 
 
 def write_changes(
@@ -52,7 +52,7 @@ def write_changes(
                 {"run_id": run_id, "changed_at": now, "entity": entity} | change
                 for change in _changes(plan)
             ]
-    _execute_batches(connection, insert(schema.changes), entries)
+    execute_in_batches(connection, insert(schema.changes), entries)
     return len(entries)
 
 
@@ -84,8 +84,3 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
         for name, value in row.items()
         if name != "changed_at"
     }
-
-
-def _execute_batches(connection: Connection, statement, rows: list[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), BATCH):
-        connection.execute(statement, rows[start : start + BATCH])

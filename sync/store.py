@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, Connection, Table, and_, bindparam, delete, select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
@@ -21,6 +21,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from . import schema
 from .errors import DatabaseError
 
+T = TypeVar("T")
 BATCH = 1000  # rows per statement: large enough to be fast, small enough for any driver
 COPY_FROM = 1000  # PostgreSQL: new rows from this many on go through COPY
 BOOKKEEPING = {"changed_at"}
@@ -138,9 +139,16 @@ def _with_bookkeeping(table: Table, row: dict[str, Any], now: datetime) -> dict[
     return row | {"changed_at": now} if "changed_at" in table.c else row
 
 
-def _batches(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(rows), BATCH):
-        yield rows[start : start + BATCH]
+def batches(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
+    """Consecutive slices of at most `size` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def execute_in_batches(connection: Connection, statement, rows: list[dict[str, Any]]) -> None:
+    """One executemany per batch: bounded statement size on every driver."""
+    for batch in batches(rows):
+        connection.execute(statement, batch)
 
 
 def upsert_statement(connection: Connection, table: Table, keys: Sequence[str]):
@@ -167,14 +175,12 @@ def upsert_statement(connection: Connection, table: Table, keys: Sequence[str]):
 def _upsert(connection: Connection, table: Table, keys: Sequence[str], rows: list[dict]) -> None:
     if not rows:
         return
-    statement = upsert_statement(connection, table, keys)
-    for batch in _batches(rows):
-        connection.execute(statement, batch)
+    execute_in_batches(connection, upsert_statement(connection, table, keys), rows)
 
 
 def _delete(connection: Connection, table: Table, keys: Sequence[str], rows: list[dict]) -> None:
     if not rows:
         return
     statement = delete(table).where(and_(*(table.c[k] == bindparam(f"old_{k}") for k in keys)))
-    for batch in _batches(rows):
+    for batch in batches(rows):
         connection.execute(statement, [{f"old_{k}": row[k] for k in keys} for row in batch])
