@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, insert, update
 
 from . import schema
-from .store import TablePlan, execute_in_batches
+from .store import TablePlan, changed_columns, execute_in_batches
 
 INSERT, UPDATE, DELETE = "insert", "update", "delete"
 
@@ -60,7 +60,7 @@ def _changes(plan: TablePlan) -> list[dict[str, Any]]:
     key = plan.keys[0]
     found = [_change(INSERT, row[key], None, row) for row in plan.inserts]
     for before, after in plan.updates:
-        names = [name for name in after if before.get(name) != after[name]]
+        names = changed_columns(before, after)
         found.append(
             _change(UPDATE, after[key], {n: before[n] for n in names}, {n: after[n] for n in names})
         )

@@ -6,7 +6,7 @@ from typing import Any
 
 from . import schema
 from .runner import DryRun, RunReport
-from .store import TablePlan
+from .store import TablePlan, changed_columns
 
 SAMPLE = 3  # changes shown per table and operation in a dry run
 WIDTH = 60  # longest value shown in a dry run
@@ -53,7 +53,7 @@ def dry_run_text(result: DryRun) -> str:
 def _samples(plan: TablePlan) -> list[str]:
     lines = [f"  + {_key(plan, row)}" for row in plan.inserts[:SAMPLE]]
     for before, after in plan.updates[:SAMPLE]:
-        changed = [n for n in after if n != "changed_at" and before.get(n) != after[n]]
+        changed = changed_columns(before, after)
         details = "; ".join(f"{n}: {_short(before[n])} → {_short(after[n])}" for n in changed)
         lines.append(f"  ~ {_key(plan, after)}: {details}")
     lines += [f"  - {_key(plan, row)}" for row in plan.deletes[:SAMPLE]]

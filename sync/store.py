@@ -98,6 +98,11 @@ def plan_table(
     return plan
 
 
+def changed_columns(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The columns an update changes (bookkeeping excluded), for the change log and dry runs."""
+    return [n for n in after if n not in BOOKKEEPING and before.get(n) != after[n]]
+
+
 def write_plans(connection: Connection, plans: dict[str, TablePlan], now: datetime) -> None:
     """Write every plan on the caller's connection (and so inside its transaction)."""
     for plan in plans.values():
