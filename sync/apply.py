@@ -8,28 +8,35 @@ from __future__ import annotations
 from sqlalchemy import Connection, func, select
 
 from . import schema
-from .effective import effective_rows
+from .effective import stage_effective
 from .history import write_changes, write_history
 from .ledger import last_success_counts, utcnow
 from .safeguard import Safeguard, check_deletes
+from .staging import StagedTable
 from .store import TableCount, TablePlan, plan_tables, write_plans
 from .transform import TableRows
 
 
-def plan_run(connection: Connection | None, rows: TableRows) -> dict[str, TablePlan]:
-    """Every synced and effective table's plan; a None connection plans against empty tables."""
-    plans = plan_tables(connection, rows.tables)
+def plan_run(connection: Connection, rows: TableRows, users: StagedTable) -> dict:
+    """Every synced and effective table's plan (reads only, but for temporary tables).
+
+    The users and the effective tables are staged and compared in SQL (staging.py); the other
+    tables are small enough to compare in memory (store.py).
+    """
+    listed = {name: keys for name, keys in schema.SYNCED_TABLES.items() if name in rows.tables}
+    planned = plan_tables(connection, rows.tables, listed) | {schema.users.name: users.plan()}
+    plans = {name: planned[name] for name in schema.SYNCED_TABLES}
     # The effective tables are a function of the synced ones, written with them in one
     # transaction: when nothing changed upstream and they still hold what the last successful
     # run wrote (not so right after an upgrade created them, or after hands touched them),
-    # nothing changed here. Skipping their derivation and row-by-row comparison makes a no-op
-    # run several times cheaper.
-    if connection is not None and not any(p.changed for p in plans.values()):
+    # nothing changed here. Skipping their derivation and comparison makes a no-op run several
+    # times cheaper.
+    if not any(p.changed for p in plans.values()):
         stored = _stored_counts(connection)
         if stored == last_success_counts(connection, schema.EFFECTIVE_TABLES):
             return plans | {name: _unchanged(name, count) for name, count in stored.items()}
-    derived = effective_rows(rows.tables)
-    return plans | plan_tables(connection, derived, schema.EFFECTIVE_TABLES)
+    staged = stage_effective(connection, rows.tables)
+    return plans | {name: table.plan() for name, table in staged.items()}
 
 
 def _stored_counts(connection: Connection) -> dict[str, int]:
@@ -45,12 +52,11 @@ def _unchanged(name: str, rows: int) -> TablePlan:
     return TablePlan(table, keys, count=count, rows_before=rows)
 
 
-def apply_run(
-    connection: Connection, plans: dict[str, TablePlan], safeguard: Safeguard, run_id: int
-) -> int:
+def apply_run(connection: Connection, plans: dict, safeguard: Safeguard, run_id: int) -> int:
     """Write the plans (after the safeguard agrees); returns the number of changes logged."""
     check_deletes({name: plans[name] for name in schema.SYNCED_TABLES}, safeguard)
     now = utcnow()
+    logged = write_changes(connection, plans, run_id, now)  # staged plans read their changes
     write_plans(connection, plans, now)
     write_history(connection, plans, run_id, now)
-    return write_changes(connection, plans, run_id, now)
+    return logged

@@ -8,9 +8,12 @@ operator's call (`authz-sync db upgrade`), never a side effect of a nightly job.
 from __future__ import annotations
 
 import os
+import sqlite3
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
+from urllib.request import pathname2url
 
 from alembic import command
 from alembic.config import Config
@@ -30,17 +33,36 @@ def redacted(url: URL) -> str:
 
 def open_engine(url: URL, read_only: bool = False) -> Engine:
     """An engine; `read_only` (dry runs) also keeps SQLite from changing its file at all."""
-    engine = create_engine(url, pool_pre_ping=True)
+    options = {}
+    if read_only and url.get_backend_name() == "sqlite" and url.database:
+        # mode=ro refuses every write to the file, yet lets the connection keep temporary
+        # tables (in its own temporary database), which planning needs.
+        file_uri = f"file:{pathname2url(os.path.abspath(url.database))}?mode=ro"
+        options["creator"] = lambda: sqlite3.connect(file_uri, uri=True, check_same_thread=False)
+    engine = create_engine(url, pool_pre_ping=True, **options)
     if engine.dialect.name == "sqlite":
         pragmas = SQLITE_READ_ONLY if read_only else SQLITE_PRAGMAS
         event.listen(engine, "connect", lambda dbapi, _record: _run_pragmas(dbapi, pragmas))
     return engine
 
 
+@contextmanager
+def scratch_engine() -> Iterator[Engine]:
+    """An empty schema in a throwaway SQLite file: what a dry run plans against when the
+    configured database has no schema yet (and must not get one from a dry run)."""
+    with tempfile.TemporaryDirectory(prefix="authz-sync-") as directory:
+        engine = open_engine(URL.create("sqlite", database=os.path.join(directory, "plan.db")))
+        try:
+            schema.metadata.create_all(engine)
+            yield engine
+        finally:
+            engine.dispose()
+
+
 # Wait for a concurrent writer instead of failing at once; WAL lets analysts read while a sync
 # writes.
 SQLITE_PRAGMAS = ("PRAGMA busy_timeout = 30000", "PRAGMA journal_mode = WAL")
-SQLITE_READ_ONLY = ("PRAGMA busy_timeout = 30000", "PRAGMA query_only = ON")
+SQLITE_READ_ONLY = ("PRAGMA busy_timeout = 30000",)
 
 
 def _run_pragmas(dbapi_connection, pragmas: tuple[str, ...]) -> None:

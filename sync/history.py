@@ -9,15 +9,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, and_, bindparam, insert, update
 
 from . import schema
-from .store import TablePlan, changed_columns, execute_in_batches
+from .store import BATCH, TablePlan, changed_columns, execute_in_batches
 
-INSERT, UPDATE, DELETE = "insert", "update", "delete"
+T = TypeVar("T")
+UPDATE = "update"
 
 
 def write_history(
@@ -40,32 +42,45 @@ def write_history(
         execute_in_batches(connection, close, closed)
 
 
-def write_changes(
-    connection: Connection, plans: dict[str, TablePlan], run_id: int, now: datetime
-) -> int:
-    """Log the entity changes of this run; returns how many were logged."""
-    entries = []
+def write_changes(connection: Connection, plans: dict, run_id: int, now: datetime) -> int:
+    """Log the entity changes of this run; returns how many were logged.
+
+    Call it before the plans are written: a staged plan reads its changes back from the
+    difference between the table and its twin.
+    """
+    logged = 0
     for table_name, entity in schema.CHANGE_LOGGED.items():
         plan = plans[table_name]
-        if plan.rows_before > 0:  # the first load of a table is not a change
-            entries += [
-                {"run_id": run_id, "changed_at": now, "entity": entity} | change
-                for change in _changes(plan)
-            ]
-    execute_in_batches(connection, insert(schema.changes), entries)
-    return len(entries)
-
-
-def _changes(plan: TablePlan) -> list[dict[str, Any]]:
-    key = plan.keys[0]
-    found = [_change(INSERT, row[key], None, row) for row in plan.inserts]
-    for before, after in plan.updates:
-        names = changed_columns(before, after)
-        found.append(
-            _change(UPDATE, after[key], {n: before[n] for n in names}, {n: after[n] for n in names})
+        if plan.rows_before == 0:  # the first load of a table is not a change
+            continue
+        key = plan.keys[0]
+        entries = (
+            {"run_id": run_id, "changed_at": now, "entity": entity} | _entry(key, *change)
+            for change in plan.change_rows()
         )
-    found += [_change(DELETE, row[key], row, None) for row in plan.deletes]
-    return found
+        for batch in _chunks(entries, BATCH):
+            connection.execute(insert(schema.changes), batch)
+            logged += len(batch)
+    return logged
+
+
+def _entry(key: str, operation: str, before: dict | None, after: dict | None) -> dict[str, Any]:
+    entity_id = (after or before)[key]
+    if operation == UPDATE:  # only the columns that changed, before and after
+        names = changed_columns(before, after)
+        before, after = {n: before[n] for n in names}, {n: after[n] for n in names}
+    return _change(operation, entity_id, before, after)
+
+
+def _chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _change(operation: str, entity_id: str, old: dict | None, new: dict | None) -> dict[str, Any]:

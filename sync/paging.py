@@ -111,17 +111,26 @@ class UserReader:
         self.now = now
         self.slices: list[Slice] = []  # the windows read, in order
         self.probes_wasted = 0  # first pages of windows that held too many users
+        self.count = 0  # users read so far
 
-    def read_all(self) -> dict[str, dict[str, Any]]:
-        users: dict[str, dict[str, Any]] = {}
+    def read(self) -> Iterator[dict[str, dict[str, Any]]]:
+        """Every user, one slice at a time (by user_id; at most `cap` of them), so a caller
+        can store each slice and let it go: memory does not grow with the tenant."""
+        self.count = 0
         first = self.fetch(1, self.per_page, None)
         if first["total"] < self.cap:
-            self._read_pages(Slice(), first, users)
+            yield self._read_slice(Slice(), first)
         else:
-            self._walk(first["total"], users)
+            yield from self._walk(first["total"])
+
+    def read_all(self) -> dict[str, dict[str, Any]]:
+        """Every user in one dict: for tests and small tenants."""
+        users: dict[str, dict[str, Any]] = {}
+        for piece in self.read():
+            users.update(piece)
         return users
 
-    def _walk(self, total: int, users: dict[str, dict[str, Any]]) -> None:
+    def _walk(self, total: int) -> Iterator[dict[str, dict[str, Any]]]:
         """Read the tenant in consecutive created_at windows, each sized to hold about
         SLICE_TARGET users, from what the totals already told us.
 
@@ -153,18 +162,18 @@ class UserReader:
                 self.probes_wasted += 1
                 continue
             self.slices.append(piece)
-            self._read_pages(piece, first, users)
+            yield self._read_slice(piece, first)
             if piece.end is None:
                 return
             last = (piece.end - cursor, found)
             start = cursor = piece.end
             if cursor >= span[0]:  # the known span is read: the rest of the tenant is ahead
-                span = (end, max(total - len(users), 0), False)
+                span = (end, max(total - self.count, 0), False)
             else:
                 span = (span[0], max(span[1] - found, 0), span[2])
 
-    def _read_pages(self, piece: Slice, first: dict[str, Any], users: dict[str, dict]) -> None:
-        seen: set[str] = set()
+    def _read_slice(self, piece: Slice, first: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        seen: dict[str, dict[str, Any]] = {}
         total = first["total"]
         for attempt in range(1, MAX_PASSES + 1):
             pages = [first] if attempt == 1 else []
@@ -174,10 +183,10 @@ class UserReader:
             for page in pages:
                 total = page["total"]  # the latest count: users come and go during a read
                 for user in _page_users(page):
-                    seen.add(user["user_id"])
-                    users[user["user_id"]] = user
+                    seen[user["user_id"]] = user
             if len(seen) >= total:
-                return
+                self.count += len(seen)
+                return seen
             log.info(
                 "read %d of %d users in %s; reading it again (logins reorder pages)",
                 len(seen),

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from . import schema
-from .runner import DryRun, RunReport
-from .store import TablePlan, changed_columns
+from .runner import DryRun, RunReport, Sample
+from .store import changed_columns
 
-SAMPLE = 3  # changes shown per table and operation in a dry run
 WIDTH = 60  # longest value shown in a dry run
 
 
@@ -43,25 +42,25 @@ def dry_run_text(result: DryRun) -> str:
             f"{name}: {count.inserted} to insert, {count.updated} to update, "
             f"{count.deleted} to delete, {count.unchanged} unchanged"
         )
-        if name in schema.SYNCED_TABLES:
-            lines += _samples(plan)
+        if name in result.samples:
+            lines += _samples(plan.keys, result.samples[name])
     verdict = "changes pending" if result.changed else "no changes"
     lines.append(f"dry run: {verdict}; {result.api_requests} API requests; nothing was written")
     return "\n".join(lines)
 
 
-def _samples(plan: TablePlan) -> list[str]:
-    lines = [f"  + {_key(plan, row)}" for row in plan.inserts[:SAMPLE]]
-    for before, after in plan.updates[:SAMPLE]:
+def _samples(keys: Sequence[str], sample: Sample) -> list[str]:
+    lines = [f"  + {_key(keys, row)}" for row in sample.inserts]
+    for before, after in sample.updates:
         changed = changed_columns(before, after)
         details = "; ".join(f"{n}: {_short(before[n])} → {_short(after[n])}" for n in changed)
-        lines.append(f"  ~ {_key(plan, after)}: {details}")
-    lines += [f"  - {_key(plan, row)}" for row in plan.deletes[:SAMPLE]]
+        lines.append(f"  ~ {_key(keys, after)}: {details}")
+    lines += [f"  - {_key(keys, row)}" for row in sample.deletes]
     return lines
 
 
-def _key(plan: TablePlan, row: dict[str, Any]) -> str:
-    return " / ".join(str(row[k]) for k in plan.keys)
+def _key(keys: Sequence[str], row: dict[str, Any]) -> str:
+    return " / ".join(str(row[k]) for k in keys)
 
 
 def _short(value: Any) -> str:

@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import schema
@@ -28,6 +28,7 @@ from .database import (
     open_engine,
     redacted,
     schema_is_current,
+    scratch_engine,
 )
 from .errors import EXIT_INTERNAL, EXIT_OK, DatabaseError, Interrupted, SyncError
 from .ledger import (
@@ -44,8 +45,9 @@ from .logs import current_run
 from .paging import UserReader
 from .redact import redact
 from .safeguard import DeleteGuardError, check_deletes
-from .store import TableCount, TablePlan
-from .transform import Snapshot, build_rows
+from .staging import StagedTable
+from .store import TableCount
+from .transform import Snapshot, TableRows, build_rows, member_ids, user_row
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ class RunReport:
     rate_limited: int = 0
     seconds: float = 0.0
     fetch_seconds: float = 0.0
+    staging_seconds: float = 0.0  # of fetch_seconds: users written to their temporary table
     changes_logged: int = 0
 
     @property
@@ -72,22 +75,42 @@ class RunReport:
         return sum(getattr(self.counts[name], operation) for name in schema.SYNCED_TABLES)
 
 
-def fetch_snapshot(api: ExtensionApi, settings: Settings) -> Snapshot:
+def fetch_snapshot(api: ExtensionApi, settings: Settings, users: StagedTable) -> Snapshot:
+    """Read the three lists, and stream every user into the `users` twin, slice by slice.
+
+    Each slice is validated and staged, then let go, so memory does not grow with the tenant.
+    Staged rows are committed as they come: the twin is temporary and private to this
+    connection, and a short transaction holds nothing back on the server during a long read.
+    """
     api.check_scopes()
     groups = api.list_all("groups")
     roles = api.list_all("roles")
     permissions = api.list_all("permissions")
     reader = UserReader(api.users_page, settings.users_per_page, settings.concurrency)
-    users = reader.read_all()
+    for piece in reader.read():
+        users.add([user_row(user) for user in piece.values()])
+        users.connection.commit()
     log.info(
         "fetched %d users (%d slices), %d groups, %d roles, %d permissions",
-        len(users),
+        reader.count,
         len(reader.slices),
         len(groups),
         len(roles),
         len(permissions),
     )
-    return Snapshot(users, groups, roles, permissions)
+    return Snapshot(groups, roles, permissions)
+
+
+def fetch_rows(
+    api: ExtensionApi, settings: Settings, connection: Connection
+) -> tuple[StagedTable, TableRows]:
+    """Every table's new rows: users staged on `connection` (a temporary table), the rest in
+    memory. Writes nothing else."""
+    users = StagedTable(connection, schema.users, schema.SYNCED_TABLES[schema.users.name])
+    with api:
+        snapshot = fetch_snapshot(api, settings, users)
+    # Orphan flags: which of the members that groups and roles list are among the users read.
+    return users, build_rows(snapshot, users.existing(member_ids(snapshot)))
 
 
 def run_sync(
@@ -115,11 +138,30 @@ def run_sync(
         engine.dispose()
 
 
+DRY_RUN_SAMPLE = 3  # changes shown per table and operation in a dry run
+
+
+@dataclass
+class Sample:
+    """A few of a plan's changes, read while the planning connection (and its temporary
+    tables) still existed."""
+
+    inserts: list[dict]
+    updates: list[tuple[dict, dict]]
+    deletes: list[dict]
+
+    @classmethod
+    def of(cls, plan) -> Sample:
+        size = DRY_RUN_SAMPLE
+        return cls(plan.inserted_rows(size), plan.updated_pairs(size), plan.deleted_rows(size))
+
+
 @dataclass
 class DryRun:
     """What a run would write, computed without writing anything."""
 
-    plans: dict[str, TablePlan]
+    plans: dict  # name → store.TablePlan or staging.StagedPlan: their counts
+    samples: dict[str, Sample]  # of the synced tables
     warnings: list[str]
     refusal: str | None  # the safeguard's message, when a real run would be refused
     api_requests: int
@@ -135,22 +177,31 @@ def dry_run(
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DryRun:
-    """Fetch and plan like a run; write nothing at all: no lock, no ledger row, no history."""
+    """Fetch and plan like a run; write nothing at all: no lock, no ledger row, no history.
+
+    Planning needs temporary tables, which a read-only connection may hold. A database without
+    the schema yet is planned against an empty schema in a scratch SQLite file.
+    """
     engine = open_engine(settings.database_url, read_only=True)
     try:
         with database_errors(engine):
             has_schema = schema_is_current(engine)
-        with ExtensionApi(settings, transport=transport, sleep=sleep) as api:
-            rows = build_rows(fetch_snapshot(api, settings))
         with database_errors(engine), ExitStack() as stack:
-            connection = stack.enter_context(engine.connect()) if has_schema else None
-            plans = plan_run(connection, rows)
-        try:
-            check_deletes({name: plans[name] for name in schema.SYNCED_TABLES}, settings.safeguard)
-            refusal = None
-        except DeleteGuardError as error:
-            refusal = str(error)
-        return DryRun(plans, rows.warnings, refusal, api.stats.requests)
+            target = engine if has_schema else stack.enter_context(scratch_engine())
+            connection = stack.enter_context(target.connect())
+            api = ExtensionApi(settings, transport=transport, sleep=sleep)
+            users, rows = fetch_rows(api, settings, connection)
+            plans = plan_run(connection, rows, users)
+            samples = {name: Sample.of(plans[name]) for name in schema.SYNCED_TABLES}
+            try:
+                check_deletes(
+                    {name: plans[name] for name in schema.SYNCED_TABLES}, settings.safeguard
+                )
+                refusal = None
+            except DeleteGuardError as error:
+                refusal = str(error)
+            connection.rollback()
+        return DryRun(plans, samples, rows.warnings, refusal, api.stats.requests)
     finally:
         engine.dispose()
 
@@ -168,20 +219,22 @@ def _run(
     try:
         api = ExtensionApi(settings, transport=transport, sleep=sleep)
         stats = api.stats
-        with api:
-            snapshot = fetch_snapshot(api, settings)
-        rows = build_rows(snapshot)
-        report = RunReport(run_id, {}, rows.warnings, fetch_seconds=time.monotonic() - started)
-        with engine.begin() as connection:
-            plans = plan_run(connection, rows)
+        # One connection for the whole run: the staged (temporary) tables live in its session.
+        with engine.connect() as connection:
+            users, rows = fetch_rows(api, settings, connection)
+            report = RunReport(run_id, {}, rows.warnings, fetch_seconds=time.monotonic() - started)
+            report.staging_seconds = users.seconds
+            plans = plan_run(connection, rows, users)
             report.changes_logged = apply_run(connection, plans, settings.safeguard, run_id)
             report.counts = {name: plan.count for name, plan in plans.items()}
             _fill(report, api.stats, started)
             finish_run(connection, run_id, status=SUCCEEDED, exit_code=EXIT_OK, **_ledger(report))
+            connection.commit()
         committed = report
         log.info(
-            "timing: fetch %.2f s, apply %.2f s (%d rows written)",
+            "timing: fetch %.2f s (%.2f s of it staging users), apply %.2f s (%d rows written)",
             report.fetch_seconds,
+            report.staging_seconds,
             report.seconds - report.fetch_seconds,
             report.rows_written,
         )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from . import schema
 from .errors import SyncError
-from .store import TablePlan
+from .staging import Plan
 
 MIN_DELETES_FOR_PERCENT = 10
 SAMPLE = 5  # keys shown per table in the message
@@ -45,7 +45,7 @@ class Safeguard:
         return self.per_table.get(table, self.default)
 
 
-def check_deletes(plans: Mapping[str, TablePlan], safeguard: Safeguard) -> None:
+def check_deletes(plans: Mapping[str, Plan], safeguard: Safeguard) -> None:
     """Raise DeleteGuardError naming every table that would lose too much."""
     if safeguard.allow_deletes:
         return
@@ -62,7 +62,7 @@ def check_deletes(plans: Mapping[str, TablePlan], safeguard: Safeguard) -> None:
         raise DeleteGuardError("\n".join(problems))
 
 
-def _problem(name: str, plan: TablePlan, limit: DeleteLimit) -> str | None:
+def _problem(name: str, plan: Plan, limit: DeleteLimit) -> str | None:
     deleting, before = plan.count.deleted, plan.rows_before
     if not deleting:
         return None
@@ -81,7 +81,8 @@ def _problem(name: str, plan: TablePlan, limit: DeleteLimit) -> str | None:
     )
 
 
-def _sample(plan: TablePlan) -> str:
-    keys = sorted(" / ".join(str(row[k]) for k in plan.keys) for row in plan.deletes)[:SAMPLE]
-    more = len(plan.deletes) - len(keys)
+def _sample(plan: Plan) -> str:
+    rows = plan.deleted_rows(SAMPLE)  # the first in key order
+    keys = sorted(" / ".join(str(row[k]) for k in plan.keys) for row in rows)
+    more = plan.count.deleted - len(keys)
     return ", ".join(keys) + (f" and {more} more" if more > 0 else "")

@@ -59,13 +59,47 @@ class TablePlan:
     def changed(self) -> bool:
         return bool(self.inserts or self.updates or self.deletes)
 
+    # The same questions a staging.StagedPlan answers, so callers need not know which it is.
+    def inserted_rows(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._in_key_order(self.inserts)[:limit]
+
+    def deleted_rows(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._in_key_order(self.deletes)[:limit]
+
+    def updated_pairs(self, limit: int | None = None) -> list[tuple[dict, dict]]:
+        return sorted(self.updates, key=lambda pair: self._key(pair[1]))[:limit]
+
+    def change_rows(self) -> Iterator[tuple[str, dict | None, dict | None]]:
+        """(operation, before, after) for every change."""
+        yield from (("insert", None, row) for row in self.inserts)
+        yield from (("update", before, after) for before, after in self.updates)
+        yield from (("delete", row, None) for row in self.deletes)
+
+    def write(self, connection: Connection, now: datetime) -> None:
+        inserts = [_with_bookkeeping(self.table, row, now) for row in self.inserts]
+        updates = [_with_bookkeeping(self.table, after, now) for _, after in self.updates]
+        if connection.dialect.name == "postgresql" and len(inserts) >= COPY_FROM:
+            # New keys by construction (planned in this transaction, under the run lock):
+            # COPY, PostgreSQL's bulk path, needs no conflict handling.
+            copy_rows(connection, self.table, inserts)
+        else:
+            updates = inserts + updates
+        _upsert(connection, self.table, self.keys, updates)
+        _delete(connection, self.table, self.keys, self.deletes)
+
+    def _key(self, row: dict[str, Any]) -> tuple:
+        return tuple(row[k] for k in self.keys)
+
+    def _in_key_order(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(rows, key=self._key)
+
 
 def plan_tables(
-    connection: Connection | None,
+    connection: Connection,
     tables: dict[str, list[dict[str, Any]]],
-    keys_by_table: dict[str, tuple[str, ...]] = schema.SYNCED_TABLES,
+    keys_by_table: dict[str, tuple[str, ...]],
 ) -> dict[str, TablePlan]:
-    """Compare each table with its new rows; reads only (None: the tables do not exist yet)."""
+    """Compare each table with its new rows; reads only."""
     return {
         name: plan_table(connection, schema.metadata.tables[name], keys, tables[name])
         for name, keys in keys_by_table.items()
@@ -73,12 +107,11 @@ def plan_tables(
 
 
 def plan_table(
-    connection: Connection | None, table: Table, keys: Sequence[str], rows: list[dict[str, Any]]
+    connection: Connection, table: Table, keys: Sequence[str], rows: list[dict[str, Any]]
 ) -> TablePlan:
     compared = [c.name for c in table.columns if c.name not in BOOKKEEPING]
     # Plain tuples, not mappings: a no-op run compares every row, so this is its hot path.
-    query = select(*(table.c[name] for name in compared))
-    stored = connection.execute(query) if connection is not None else ()
+    stored = connection.execute(select(*(table.c[name] for name in compared)))
     at = [compared.index(k) for k in keys]
     current = {tuple(row[i] for i in at): tuple(row) for row in stored}
     plan = TablePlan(table, keys, count=TableCount(fetched=len(rows)), rows_before=len(current))
@@ -103,22 +136,13 @@ def changed_columns(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return [n for n in after if n not in BOOKKEEPING and before.get(n) != after[n]]
 
 
-def write_plans(connection: Connection, plans: dict[str, TablePlan], now: datetime) -> None:
+def write_plans(connection: Connection, plans: dict, now: datetime) -> None:
     """Write every plan on the caller's connection (and so inside its transaction)."""
     for plan in plans.values():
-        inserts = [_with_bookkeeping(plan.table, row, now) for row in plan.inserts]
-        updates = [_with_bookkeeping(plan.table, after, now) for _, after in plan.updates]
-        if connection.dialect.name == "postgresql" and len(inserts) >= COPY_FROM:
-            # New keys by construction (planned in this transaction, under the run lock):
-            # COPY, PostgreSQL's bulk path, needs no conflict handling.
-            _copy(connection, plan.table, inserts)
-        else:
-            updates = inserts + updates
-        _upsert(connection, plan.table, plan.keys, updates)
-        _delete(connection, plan.table, plan.keys, plan.deletes)
+        plan.write(connection, now)
 
 
-def _copy(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def copy_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     columns = [c.name for c in table.columns]
     as_json = {c.name for c in table.columns if isinstance(c.type, JSON)}
     statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"

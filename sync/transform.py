@@ -14,7 +14,7 @@ naming the entity, the id and the field, before anything is written.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, NoReturn
@@ -28,9 +28,11 @@ Row = dict[str, Any]
 
 @dataclass
 class Snapshot:
-    """Everything one run read from the extension, as the API answered it."""
+    """The lists one run read from the extension, as the API answered them.
 
-    users: dict[str, dict[str, Any]]
+    Users are not here: a run streams them, slice by slice, into the database (runner.py).
+    """
+
     groups: list[dict[str, Any]]
     roles: list[dict[str, Any]]
     permissions: list[dict[str, Any]]
@@ -152,12 +154,24 @@ def _records(entity: str, items: Iterable[Any], guid: bool = True) -> list[_Reco
     return records
 
 
-def build_rows(snapshot: Snapshot) -> TableRows:
-    """Every table's rows for one snapshot; raises ApiDataError before anything is written."""
-    out = TableRows({name: [] for name in schema.SYNCED_TABLES})
+def member_ids(snapshot: Snapshot) -> list[str]:
+    """The distinct user ids that groups (`members`) and roles (`users`) name: the ones whose
+    existence decides their `is_orphan` flag. Malformed lists are left to build_rows."""
+    found: dict[str, None] = {}
+    for item, name in [(g, "members") for g in snapshot.groups] + [
+        (r, "users") for r in snapshot.roles
+    ]:
+        listed = item.get(name) if isinstance(item, dict) else None
+        if isinstance(listed, list):
+            found.update((user_id, None) for user_id in listed if isinstance(user_id, str))
+    return list(found)
+
+
+def build_rows(snapshot: Snapshot, user_ids: Container[str]) -> TableRows:
+    """The rows of every synced table but users, for one snapshot; `user_ids` holds (at least)
+    the listed members that exist. Raises ApiDataError before anything is written."""
+    out = TableRows({name: [] for name in schema.SYNCED_TABLES if name != schema.users.name})
     t = out.tables
-    t[schema.users.name] = [user_row(user) for user in snapshot.users.values()]
-    user_ids = set(snapshot.users)
     groups = _records("group", snapshot.groups)
     roles = _records("role", snapshot.roles)
     permissions = _records("permission", snapshot.permissions)

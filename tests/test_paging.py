@@ -85,6 +85,19 @@ def test_large_tenant_is_sliced_by_created_at_and_read_completely():
     assert len(fake.calls) <= floor * 1.75, (len(fake.calls), floor, reader.probes_wasted)
 
 
+def test_users_are_handed_over_one_slice_at_a_time():
+    """What keeps a run's memory flat: the caller gets each slice and can let it go."""
+    fake = FakeUsers(spread(5000, days=2000))
+    reader = UserReader(fake, now=lambda: START + timedelta(days=2100))
+    pieces = reader.read()
+    first = next(piece for piece in pieces if piece)  # a window may hold nobody
+    assert len(first) < reader.cap
+    assert len(fake.calls) < 5000 / 100  # the rest is not read yet
+    rest = list(pieces)
+    assert sum(map(len, [first, *rest])) == reader.count == 5000
+    assert len(rest) >= 5 and max(map(len, rest)) < reader.cap
+
+
 def test_a_large_even_tenant_costs_within_five_percent_of_the_floor():
     fake = FakeUsers(spread(100_000, days=3000))
     reader = UserReader(fake, now=lambda: START + timedelta(days=3001))

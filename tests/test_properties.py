@@ -17,7 +17,7 @@ from sync.config import Secret, Settings, normalize_database_url
 from sync.errors import ApiDataError, ApiError, SyncError
 from sync.paging import UserReader
 from sync.runner import run_sync
-from sync.transform import Snapshot, build_rows
+from sync.transform import Snapshot, build_rows, user_row
 
 GUIDS = st.sampled_from([f"{i:08d}-1111-4111-8111-111111111111" for i in range(6)] + ["not-a-guid"])
 USER_IDS = st.sampled_from(["auth0|1", "auth0|2", "google-oauth2|3", "samlp|C D|é@x", ""])
@@ -93,9 +93,10 @@ USER = st.fixed_dictionaries(
 def test_parsing_gives_consistent_rows_or_a_data_error(groups, roles, permissions, users):
     # The user reader hands over users keyed by a string user_id (it checks that itself).
     by_id = {u["user_id"]: u for u in users if isinstance(u.get("user_id"), str)}
-    snapshot = Snapshot(by_id, groups, roles, permissions)
+    snapshot = Snapshot(groups, roles, permissions)
     try:
-        rows = build_rows(snapshot).tables
+        rows = build_rows(snapshot, set(by_id)).tables
+        rows["authz_users"] = [user_row(user) for user in by_id.values()]
     except ApiDataError as error:
         assert str(error) and "\n" not in str(error)
         return

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from sync.errors import ApiDataError
-from sync.transform import Snapshot, build_rows
+from sync.transform import Snapshot, TableRows, build_rows, member_ids, user_row
 
 G1, G2, GONE = (
     "11111111-1111-4111-8111-111111111111",
@@ -19,8 +19,10 @@ R1 = "33333333-3333-4333-8333-333333333333"
 P1 = "44444444-4444-4444-8444-444444444444"
 
 
+USERS = {"auth0|1": {"user_id": "auth0|1", "last_login": "2024-05-01T10:00:00.123Z"}}
+
+
 def snapshot(**changes) -> Snapshot:
-    users = {"auth0|1": {"user_id": "auth0|1", "last_login": "2024-05-01T10:00:00.123Z"}}
     groups = [
         {
             "_id": G1,
@@ -34,12 +36,25 @@ def snapshot(**changes) -> Snapshot:
     ]
     roles = [{"_id": R1, "name": "Admin", "permissions": [P1, GONE], "users": ["auth0|x"]}]
     permissions = [{"_id": P1, "name": "read:x", "applicationType": "client"}]
-    base = {"users": users, "groups": groups, "roles": roles, "permissions": permissions}
+    base = {"groups": groups, "roles": roles, "permissions": permissions}
     return Snapshot(**(base | changes))
 
 
+def build(users: dict = USERS, **changes) -> TableRows:
+    """What a run derives: user rows (staged, slice by slice, in a run) and the other tables."""
+    user_rows = [user_row(user) for user in users.values()]
+    rows = build_rows(snapshot(**changes), set(users))
+    rows.tables["authz_users"] = user_rows
+    return rows
+
+
+def test_member_ids_are_the_distinct_ids_groups_and_roles_list():
+    assert member_ids(snapshot()) == ["auth0|1", "auth0|gone", "auth0|x"]
+    assert member_ids(snapshot(groups=[{"members": "auth0|1"}, 7], roles=[])) == []
+
+
 def test_orphans_are_kept_and_flagged_dangling_links_left_out_duplicates_collapsed():
-    rows = build_rows(snapshot())
+    rows = build()
     tables = rows.tables
     assert tables["authz_group_members"] == [
         {"group_id": G1, "user_id": "auth0|1", "is_orphan": False},
@@ -74,5 +89,5 @@ def test_orphans_are_kept_and_flagged_dangling_links_left_out_duplicates_collaps
 )
 def test_bad_records_fail_naming_entity_id_and_field(changes, message):
     with pytest.raises(ApiDataError, match=message.replace("(", r"\(")) as caught:
-        build_rows(snapshot(**changes))
+        build(**changes)
     assert caught.value.exit_code == 65

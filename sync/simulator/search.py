@@ -7,6 +7,7 @@ client that sends queries the simulator cannot check finds out at once.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import re
 from collections.abc import Iterable
@@ -70,11 +71,31 @@ def matching_users(tenant: Tenant, query: str, field: str = "") -> list[Json]:
     wanted = parse_query(query)
     if wanted is None:
         return list(tenant.users.values())
+    if tenant.created_index is not None:
+        return _in_range(tenant, wanted)
     created = tenant.created_at
     return [
         u
         for uid, u in tenant.users.items()
         if uid in created and wanted.matches(instant(created[uid]))
+    ]
+
+
+def _moment(pair: tuple[int, str]) -> int:
+    return pair[0]
+
+
+def _in_range(tenant: Tenant, wanted: CreatedRange) -> list[Json]:
+    """The range's users by binary search in the sorted (instant, user_id) index."""
+    index = tenant.created_index
+    low = 0 if wanted.low is None else bisect.bisect_left(index, wanted.low, key=_moment)
+    high = (
+        len(index) if wanted.high is None else bisect.bisect_right(index, wanted.high, key=_moment)
+    )
+    return [
+        tenant.users[uid]
+        for moment, uid in index[low:high]
+        if uid in tenant.users and wanted.matches(moment)
     ]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from .gen_authz import generate_authz
 from .gen_users import generate_users
-from .timefmt import format_auth0
+from .timefmt import format_auth0, instant
 
 Json = dict[str, Any]
 
@@ -31,6 +31,13 @@ class Tenant:
     roles: list[Json] = field(default_factory=list)
     permissions: list[Json] = field(default_factory=list)
     created_at: dict[str, str] = field(default_factory=dict)
+    # Sorted (instant, user_id) pairs: makes created_at range searches fast enough to serve a
+    # million users. Built on demand by index_created_at(), for tenants that are then only
+    # changed through add_user/delete_user (which drop it); None: searches scan every user.
+    created_index: list[tuple[int, str]] | None = field(default=None, repr=False)
+
+    def index_created_at(self) -> None:
+        self.created_index = sorted((instant(when), uid) for uid, when in self.created_at.items())
 
     def login(self, user_id: str, when: datetime | str | None = None) -> None:
         """Record a login: ``last_login`` moves (to now by default), so the user jumps to the
@@ -45,12 +52,14 @@ class Tenant:
     def add_user(self, user: Json, created_at: datetime | str | None = None) -> None:
         """Add (or replace) a user; ``created_at`` defaults to now, as Auth0 would set it."""
         when = created_at if created_at is not None else datetime.now(timezone.utc)
+        self.created_index = None
         self.users[user["user_id"]] = user
         self.created_at[user["user_id"]] = when if isinstance(when, str) else format_auth0(when)
 
     def delete_user(self, user_id: str) -> None:
         """Delete a user from Auth0 only: like the real extension, memberships that name the user
         stay behind and become orphans."""
+        self.created_index = None
         self.users.pop(user_id, None)
         self.created_at.pop(user_id, None)
 

@@ -1,0 +1,233 @@
+"""Tables too big to hold in memory (users, effective access), compared in the database.
+
+Their new rows stream, batch by batch, into a *twin*: a temporary table with the same columns
+and key. Temporary tables are private to the run's connection and vanish with it, so a dry run
+leaves nothing behind either. The twin is then compared with the real table by set-based
+statements (new keys, keys gone, keys whose columns differ), and a run applies the difference
+with one INSERT … SELECT, one UPDATE … FROM and one DELETE … WHERE NOT EXISTS.
+Memory therefore stays flat however many users a tenant has.
+
+A StagedPlan answers the same questions as store.TablePlan (counts, samples, change-log rows,
+write), so everything downstream treats both alike.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    MetaData,
+    Table,
+    Text,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
+
+from . import schema
+from .store import (
+    BOOKKEEPING,
+    TableCount,
+    TablePlan,
+    copy_rows,
+    execute_in_batches,
+    upsert_statement,
+)
+
+PAGE = 1000  # rows per keyset page when change-log rows are read back
+
+
+class StagedTable:
+    """A temporary twin of `table`, filled with the run's new rows."""
+
+    def __init__(self, connection: Connection, table: Table, keys: Sequence[str]):
+        self.connection, self.table, self.keys = connection, table, tuple(keys)
+        columns = [
+            Column(c.name, c.type, primary_key=c.name in keys, nullable=c.nullable)
+            for c in table.columns
+            if c.name not in BOOKKEEPING
+        ]
+        self.twin = Table(
+            f"staged_{table.name}",
+            MetaData(),
+            *columns,
+            prefixes=["TEMPORARY"],
+            **schema.MYSQL_TABLE_ARGS,
+        )
+        self.drop()  # a pooled connection may still hold one from an earlier run
+        self.twin.create(connection)
+        self._upsert = upsert_statement(connection, self.twin, self.keys)
+        self.seconds = 0.0  # spent staging rows: the benchmark reports it apart from the fetch
+
+    def add(self, rows: list[dict[str, Any]], *, distinct: bool = False) -> None:
+        """Stage rows; a key staged twice keeps its last row, unless `distinct` promises
+        no key repeats (PostgreSQL then takes the rows through COPY)."""
+        if not rows:
+            return
+        started = time.monotonic()
+        if distinct and self.connection.dialect.name == "postgresql":
+            copy_rows(self.connection, self.twin, rows)
+        else:
+            execute_in_batches(self.connection, self._upsert, rows)
+        self.seconds += time.monotonic() - started
+
+    def existing(self, keys: Sequence[str]) -> set[str]:
+        """Which of these (single-column) keys are staged."""
+        column = self.twin.c[self.keys[0]]
+        found: set[str] = set()
+        for start in range(0, len(keys), PAGE):
+            batch = list(keys[start : start + PAGE])
+            found.update(self.connection.scalars(select(column).where(column.in_(batch))))
+        return found
+
+    def drop(self) -> None:
+        """Drop the twin. MySQL commits the transaction on a DROP TABLE unless it is told the
+        table is TEMPORARY, so the statement is spelled out."""
+        temporary = "TEMPORARY " if self.connection.dialect.name in ("mysql", "mariadb") else ""
+        self.connection.execute(text(f"DROP {temporary}TABLE IF EXISTS {self.twin.name}"))
+
+    def plan(self) -> StagedPlan:
+        return StagedPlan(self.connection, self.table, self.keys, self.twin)
+
+
+@dataclass
+class StagedPlan:
+    """The difference between a table and its twin, counted and sampled in SQL."""
+
+    connection: Connection
+    table: Table
+    keys: Sequence[str]
+    twin: Table
+    count: TableCount = field(init=False)
+    rows_before: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        scalar = self.connection.scalar
+        fetched = scalar(select(func.count()).select_from(self.twin))
+        self.rows_before = scalar(select(func.count()).select_from(self.table))
+        inserted = scalar(select(func.count()).select_from(self._new()))
+        updated = scalar(select(func.count()).select_from(self._changed())) if self._others else 0
+        deleted = scalar(select(func.count()).select_from(self._gone()))
+        unchanged = fetched - inserted - updated
+        self.count = TableCount(fetched, inserted, updated, deleted, unchanged)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.count.inserted or self.count.updated or self.count.deleted)
+
+    # -- the three sets ------------------------------------------------------------------------
+
+    @property
+    def _compared(self) -> list[str]:
+        return [c.name for c in self.twin.columns]
+
+    @property
+    def _others(self) -> list[str]:
+        return [name for name in self._compared if name not in self.keys]
+
+    def _match(self):
+        return and_(*(self.table.c[k] == self.twin.c[k] for k in self.keys))
+
+    def _differs(self):
+        return or_(*(self._distinct(name) for name in self._others))
+
+    def _distinct(self, name: str):
+        old, new = self.table.c[name], self.twin.c[name]
+        if isinstance(old.type, JSON):  # PostgreSQL's json type has no equality operator
+            old, new = cast(old, Text), cast(new, Text)
+        return old.is_distinct_from(new)
+
+    def _new(self):
+        known = select(literal(1)).select_from(self.table).where(self._match()).exists()
+        return select(self.twin).where(~known).subquery()
+
+    def _gone(self):
+        kept = select(literal(1)).select_from(self.twin).where(self._match()).exists()
+        return select(*(self.table.c[n] for n in self._compared)).where(~kept).subquery()
+
+    def _changed(self):
+        before = [self.table.c[n].label(f"old_{n}") for n in self._compared]
+        return select(*before, *self.twin.c).where(self._match(), self._differs()).subquery()
+
+    # -- what the report, the safeguard and the change log read --------------------------------
+
+    def inserted_rows(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return list(self._rows(self._new(), limit))
+
+    def deleted_rows(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return list(self._rows(self._gone(), limit))
+
+    def updated_pairs(self, limit: int | None = None) -> list[tuple[dict, dict]]:
+        if not self._others:  # a key-only table has no updates
+            return []
+        return [self._split(row) for row in self._rows(self._changed(), limit)]
+
+    def change_rows(self) -> Iterator[tuple[str, dict | None, dict | None]]:
+        """(operation, before, after) for every change, read back page by page."""
+        for row in self._rows(self._new()):
+            yield "insert", None, row
+        for before, after in self.updated_pairs():
+            yield "update", before, after
+        for row in self._rows(self._gone()):
+            yield "delete", row, None
+
+    def _split(self, row: dict[str, Any]) -> tuple[dict, dict]:
+        before = {n: row[f"old_{n}"] for n in self._compared}
+        return before, {n: row[n] for n in self._compared}
+
+    def _rows(self, subquery, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """The subquery's rows in key order: keyset pages, so no cursor stays open (MySQL
+        drivers cannot run another statement while one streams) and memory stays flat."""
+        keys = [subquery.c[k] for k in self.keys]
+        last = None
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = PAGE if remaining is None else min(PAGE, remaining)
+            query = select(subquery).order_by(*keys).limit(size)
+            if last is not None:
+                query = query.where(tuple_(*keys) > tuple_(*last))
+            page = [dict(row) for row in self.connection.execute(query).mappings()]
+            yield from page
+            if len(page) < size:
+                return
+            last = [page[-1][k] for k in self.keys]
+            if remaining is not None:
+                remaining -= len(page)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write(self, connection: Connection, now: datetime) -> None:
+        """Apply the difference with three set-based statements, deletes first."""
+        if self.count.deleted:
+            kept = select(literal(1)).select_from(self.twin).where(self._match()).exists()
+            connection.execute(delete(self.table).where(~kept))
+        stamp = {"changed_at": now} if "changed_at" in self.table.c else {}
+        if self.count.updated:
+            values = {n: self.twin.c[n] for n in self._others} | stamp
+            connection.execute(
+                update(self.table).values(values).where(self._match(), self._differs())
+            )
+        if self.count.inserted:
+            new = self._new()
+            columns = [*self._compared, *stamp]
+            stamps = [literal(v, self.table.c[n].type) for n, v in stamp.items()]
+            source = select(*(new.c[n] for n in self._compared), *stamps)
+            connection.execute(insert(self.table).from_select(columns, source))
+
+
+Plan = TablePlan | StagedPlan  # what a run plans for one table
