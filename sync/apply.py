@@ -17,6 +17,16 @@ from .store import TableCount, TablePlan, plan_tables, write_plans
 from .transform import TableRows
 
 
+# What effective.py derives the effective tables from.
+EFFECTIVE_INPUTS = (
+    schema.group_members.name,
+    schema.group_nesting.name,
+    schema.group_roles.name,
+    schema.role_permissions.name,
+    schema.role_users.name,
+)
+
+
 def plan_run(connection: Connection, rows: TableRows, users: StagedTable) -> dict:
     """Every synced and effective table's plan (reads only, but for temporary tables).
 
@@ -26,12 +36,12 @@ def plan_run(connection: Connection, rows: TableRows, users: StagedTable) -> dic
     listed = {name: keys for name, keys in schema.SYNCED_TABLES.items() if name in rows.tables}
     planned = plan_tables(connection, rows.tables, listed) | {schema.users.name: users.plan()}
     plans = {name: planned[name] for name in schema.SYNCED_TABLES}
-    # The effective tables are a function of the synced ones, written with them in one
-    # transaction: when nothing changed upstream and they still hold what the last successful
-    # run wrote (not so right after an upgrade created them, or after hands touched them),
-    # nothing changed here. Skipping their derivation and comparison makes a no-op run several
-    # times cheaper.
-    if not any(p.changed for p in plans.values()):
+    # The effective tables are a function of the link tables alone (user details and names do
+    # not matter), written with them in one transaction: when no link changed and they still
+    # hold what the last successful run wrote (not so right after an upgrade created them, or
+    # after hands touched them), nothing changed here. Skipping their derivation and comparison
+    # makes a no-op run, or a nightly run where only logins moved, several times cheaper.
+    if not any(plans[name].changed for name in EFFECTIVE_INPUTS):
         stored = _stored_counts(connection)
         if stored == last_success_counts(connection, schema.EFFECTIVE_TABLES):
             return plans | {name: _unchanged(name, count) for name, count in stored.items()}

@@ -50,6 +50,9 @@ from .store import (
 )
 
 PAGE = 1000  # rows per keyset page when change-log rows are read back
+# Where temporary tables live: naming it keeps a twin from ever resolving to (or being dropped
+# as) a real table of the same name, whatever schema the real tables are in.
+TEMPORARY_SCHEMA = {"postgresql": "pg_temp", "sqlite": "temp"}
 
 
 class StagedTable:
@@ -67,6 +70,7 @@ class StagedTable:
             MetaData(),
             *columns,
             prefixes=["TEMPORARY"],
+            schema=TEMPORARY_SCHEMA.get(connection.dialect.name),
             **schema.MYSQL_TABLE_ARGS,
         )
         self.drop()  # a pooled connection may still hold one from an earlier run
@@ -96,10 +100,13 @@ class StagedTable:
         return found
 
     def drop(self) -> None:
-        """Drop the twin. MySQL commits the transaction on a DROP TABLE unless it is told the
-        table is TEMPORARY, so the statement is spelled out."""
+        """Drop the twin, and only a temporary table: the name is qualified with the temporary
+        schema, or (MySQL) the statement says TEMPORARY, which also keeps MySQL from
+        committing the transaction as it does on a DROP TABLE."""
+        twin = self.twin
+        name = f"{twin.schema}.{twin.name}" if twin.schema else twin.name
         temporary = "TEMPORARY " if self.connection.dialect.name in ("mysql", "mariadb") else ""
-        self.connection.execute(text(f"DROP {temporary}TABLE IF EXISTS {self.twin.name}"))
+        self.connection.execute(text(f"DROP {temporary}TABLE IF EXISTS {name}"))
 
     def plan(self) -> StagedPlan:
         return StagedPlan(self.connection, self.table, self.keys, self.twin)

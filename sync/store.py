@@ -145,7 +145,7 @@ def write_plans(connection: Connection, plans: dict, now: datetime) -> None:
 def copy_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     columns = [c.name for c in table.columns]
     as_json = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    statement = f"COPY {table.fullname} ({', '.join(columns)}) FROM STDIN"
     import psycopg  # only on PostgreSQL, where the driver is installed
 
     try:
