@@ -1,4 +1,4 @@
-"""One run's writes, in the caller's transaction: plan → safeguard → rows → history → change log.
+"""One run's writes, in the caller's transaction: plan → safeguard → change log → history → rows.
 
 `plan_run` only reads, so a dry run shares it; `apply_run` writes what a plan says.
 """
@@ -12,10 +12,9 @@ from .effective import stage_effective
 from .history import write_changes, write_history
 from .ledger import last_success_counts, utcnow
 from .safeguard import Safeguard, check_deletes
-from .staging import StagedTable
-from .store import TableCount, TablePlan, plan_tables, write_plans
+from .staging import StagedTable, UnchangedPlan
+from .store import TableCount
 from .transform import TableRows
-
 
 # What effective.py derives the effective tables from.
 EFFECTIVE_INPUTS = (
@@ -27,15 +26,30 @@ EFFECTIVE_INPUTS = (
 )
 
 
-def plan_run(connection: Connection, rows: TableRows, users: StagedTable) -> dict:
-    """Every synced and effective table's plan (reads only, but for temporary tables).
+def plan_run(connection: Connection, rows: TableRows, users: StagedTable | UnchangedPlan) -> dict:
+    """Every synced and effective table's plan: staged, flagged and compared in SQL.
 
-    The users and the effective tables are staged and compared in SQL (staging.py); the other
-    tables are small enough to compare in memory (store.py).
+    `users` is the run's staged users, or (an import of groups and roles only) an
+    UnchangedPlan: the users stay as stored, and members are flagged against them.
+    Writes temporary tables only.
     """
-    listed = {name: keys for name, keys in schema.SYNCED_TABLES.items() if name in rows.tables}
-    planned = plan_tables(connection, rows.tables, listed) | {schema.users.name: users.plan()}
-    plans = {name: planned[name] for name in schema.SYNCED_TABLES}
+    staged = {
+        name: StagedTable(connection, schema.metadata.tables[name], keys)
+        for name, keys in schema.SYNCED_TABLES.items()
+        if name != schema.users.name
+    }
+    for name, table in staged.items():
+        # Distinct by construction: build_rows refuses or collapses every repeated key.
+        table.add_all(rows.rows(name), distinct=True)
+    users_table = users.twin if isinstance(users, StagedTable) else schema.users
+    for name in (schema.group_members.name, schema.role_users.name):
+        staged[name].mark_orphans(users_table)
+    plans = {
+        name: users.plan() if name == schema.users.name else staged[name].plan()
+        for name in schema.SYNCED_TABLES
+    }
+    if isinstance(users, UnchangedPlan):
+        plans[schema.users.name] = users
     # The effective tables are a function of the link tables alone (user details and names do
     # not matter), written with them in one transaction: when no link changed and they still
     # hold what the last successful run wrote (not so right after an upgrade created them, or
@@ -45,8 +59,8 @@ def plan_run(connection: Connection, rows: TableRows, users: StagedTable) -> dic
         stored = _stored_counts(connection)
         if stored == last_success_counts(connection, schema.EFFECTIVE_TABLES):
             return plans | {name: _unchanged(name, count) for name, count in stored.items()}
-    staged = stage_effective(connection, rows.tables)
-    return plans | {name: table.plan() for name, table in staged.items()}
+    effective = stage_effective(connection, rows, staged[schema.role_permissions.name])
+    return plans | {name: table.plan() for name, table in effective.items()}
 
 
 def _stored_counts(connection: Connection) -> dict[str, int]:
@@ -56,17 +70,19 @@ def _stored_counts(connection: Connection) -> dict[str, int]:
     }
 
 
-def _unchanged(name: str, rows: int) -> TablePlan:
+def _unchanged(name: str, rows: int) -> UnchangedPlan:
     count = TableCount(fetched=rows, unchanged=rows)
     table, keys = schema.metadata.tables[name], schema.EFFECTIVE_TABLES[name]
-    return TablePlan(table, keys, count=count, rows_before=rows)
+    return UnchangedPlan(table, keys, count, rows_before=rows)
 
 
 def apply_run(connection: Connection, plans: dict, safeguard: Safeguard, run_id: int) -> int:
     """Write the plans (after the safeguard agrees); returns the number of changes logged."""
     check_deletes({name: plans[name] for name in schema.SYNCED_TABLES}, safeguard)
     now = utcnow()
-    logged = write_changes(connection, plans, run_id, now)  # staged plans read their changes
-    write_plans(connection, plans, now)
+    # The change log and the history read the difference, so they come before the writes.
+    logged = write_changes(connection, plans, run_id, now)
     write_history(connection, plans, run_id, now)
+    for plan in plans.values():
+        plan.write(connection, now)
     return logged

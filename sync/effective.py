@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from . import schema
-from .staging import StagedTable
+from .staging import STAGE_BATCH, StagedTable
+from .transform import TableRows
 
 Row = dict[str, Any]
 DIRECT = "direct"
@@ -49,60 +50,62 @@ def descendants(group_id: str, children: dict[str, list[str]]) -> dict[str, int]
     return depth
 
 
-def stage_effective(connection: Connection, tables: dict[str, list[Row]]) -> dict[str, StagedTable]:
-    """Stage the three effective tables from the synced tables' rows.
+def stage_effective(
+    connection: Connection, rows: TableRows, role_permissions: StagedTable
+) -> dict[str, StagedTable]:
+    """Stage the three effective tables from the run's new rows.
 
     Group by group, so only one group's users are in memory at a time: their memberships go to
     the effective members' twin, and (with the group's roles) to the effective roles' twin.
     Permissions need the distinct (user, role) pairs over all groups: the database computes
-    them from the staged roles with one INSERT … SELECT DISTINCT.
+    them from the staged roles and the staged role permissions with one INSERT … SELECT
+    DISTINCT.
     """
-    members = _index((r["group_id"], r["user_id"]) for r in tables[schema.group_members.name])
     children = _index(
-        (r["parent_group_id"], r["child_group_id"]) for r in tables[schema.group_nesting.name]
+        (r["parent_group_id"], r["child_group_id"]) for r in rows.tables[schema.group_nesting.name]
     )
-    group_roles = _index((r["group_id"], r["role_id"]) for r in tables[schema.group_roles.name])
+    group_roles = _index(
+        (r["group_id"], r["role_id"]) for r in rows.tables[schema.group_roles.name]
+    )
     staged = {
         name: StagedTable(connection, schema.metadata.tables[name], keys)
         for name, keys in schema.EFFECTIVE_TABLES.items()
     }
-    group_members = _Batches(staged[schema.effective_group_members.name])
-    user_roles = _Batches(staged[schema.effective_user_roles.name])
-    for r in tables[schema.role_users.name]:
-        user_roles.add(
-            {"user_id": r["user_id"], "role_id": r["role_id"], "source": DIRECT, "via_group_id": ""}
-        )
-    for group in (r["group_id"] for r in tables[schema.groups.name]):
+    members_rows, roles_rows = [], []
+    for role_id, user_ids in rows.role_users.items():
+        roles_rows += [_user_role(user_id, role_id, DIRECT, "") for user_id in user_ids]
+    for group in (r["group_id"] for r in rows.tables[schema.groups.name]):
         users: set[str] = set()
         for via, depth in descendants(group, children).items():
-            for user_id in members.get(via, ()):
-                group_members.add(
+            for user_id in rows.members.get(via, ()):
+                members_rows.append(
                     {"group_id": group, "user_id": user_id, "via_group_id": via, "depth": depth}
                 )
                 users.add(user_id)
         for role_id in group_roles.get(group, ()):
-            for user_id in users:
-                user_roles.add(
-                    {
-                        "user_id": user_id,
-                        "role_id": role_id,
-                        "source": THROUGH_GROUP,
-                        "via_group_id": group,
-                    }
-                )
-    group_members.flush()
-    user_roles.flush()
-    _stage_permissions(connection, tables, staged)
+            roles_rows += [_user_role(user_id, role_id, THROUGH_GROUP, group) for user_id in users]
+        # Distinct by construction: each group's descendants and users are sets.
+        if len(members_rows) + len(roles_rows) >= STAGE_BATCH:
+            _flush(staged, members_rows, roles_rows)
+    _flush(staged, members_rows, roles_rows)
+    _stage_permissions(connection, staged, role_permissions)
     return staged
 
 
+def _user_role(user_id: str, role_id: str, source: str, via_group_id: str) -> Row:
+    return {"user_id": user_id, "role_id": role_id, "source": source, "via_group_id": via_group_id}
+
+
+def _flush(staged: dict[str, StagedTable], members_rows: list[Row], roles_rows: list[Row]) -> None:
+    staged[schema.effective_group_members.name].add(members_rows, distinct=True)
+    staged[schema.effective_user_roles.name].add(roles_rows, distinct=True)
+    members_rows.clear()
+    roles_rows.clear()
+
+
 def _stage_permissions(
-    connection: Connection, tables: dict[str, list[Row]], staged: dict[str, StagedTable]
+    connection: Connection, staged: dict[str, StagedTable], role_permissions: StagedTable
 ) -> None:
-    role_permissions = StagedTable(
-        connection, schema.role_permissions, schema.SYNCED_TABLES[schema.role_permissions.name]
-    )
-    role_permissions.add(tables[schema.role_permissions.name], distinct=True)
     roles = staged[schema.effective_user_roles.name].twin
     links = role_permissions.twin
     pairs = (
@@ -114,22 +117,3 @@ def _stage_permissions(
     connection.execute(
         insert(permissions).from_select(["user_id", "permission_id", "via_role_id"], pairs)
     )
-
-
-class _Batches:
-    """Rows for one staged table, handed over a batch at a time."""
-
-    SIZE = 5000
-
-    def __init__(self, staged: StagedTable):
-        self.staged, self.rows = staged, []
-
-    def add(self, row: Row) -> None:
-        self.rows.append(row)
-        if len(self.rows) >= self.SIZE:
-            self.flush()
-
-    def flush(self) -> None:
-        # Distinct by construction: each group's descendants and users are sets.
-        self.staged.add(self.rows, distinct=True)
-        self.rows = []

@@ -9,37 +9,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, update
+from sqlalchemy import Connection, and_, insert, literal, select, update
 
 from . import schema
-from .store import BATCH, TablePlan, changed_columns, execute_in_batches
+from .store import changed_columns, chunks
 
-T = TypeVar("T")
 UPDATE = "update"
 
 
-def write_history(
-    connection: Connection, plans: dict[str, TablePlan], run_id: int, now: datetime
-) -> None:
+def write_history(connection: Connection, plans: dict, run_id: int, now: datetime) -> None:
+    """Open history rows for new links and close those of vanished ones: two set-based
+    statements per link table. Call it before the plans are written (it reads their
+    difference)."""
     for base_name, history in schema.HISTORY_TABLES.items():
         plan = plans[base_name]
-        opened = [
-            {k: row[k] for k in plan.keys} | {"valid_from": now, "valid_from_run_id": run_id}
-            for row in plan.inserts
-        ]
-        execute_in_batches(connection, insert(history), opened)
-        close = (
+        if not plan.changed:
+            continue
+        keys = list(plan.keys)
+        new = plan.new_rows()
+        opened = select(
+            *(new.c[k] for k in keys),
+            literal(now, history.c.valid_from.type),
+            literal(run_id, history.c.valid_from_run_id.type),
+        )
+        columns = [*keys, "valid_from", "valid_from_run_id"]
+        connection.execute(insert(history).from_select(columns, opened))
+        twin = plan.twin
+        match = and_(*(twin.c[k] == history.c[k] for k in keys))
+        kept = select(literal(1)).select_from(twin).where(match).exists()
+        connection.execute(
             update(history)
-            .where(and_(*(history.c[k] == bindparam(f"old_{k}") for k in plan.keys)))
-            .where(history.c.valid_to.is_(None))
+            .where(history.c.valid_to.is_(None), ~kept)
             .values(valid_to=now, valid_to_run_id=run_id)
         )
-        closed = [{f"old_{k}": row[k] for k in plan.keys} for row in plan.deletes]
-        execute_in_batches(connection, close, closed)
 
 
 def write_changes(connection: Connection, plans: dict, run_id: int, now: datetime) -> int:
@@ -58,7 +63,7 @@ def write_changes(connection: Connection, plans: dict, run_id: int, now: datetim
             {"run_id": run_id, "changed_at": now, "entity": entity} | _entry(key, *change)
             for change in plan.change_rows()
         )
-        for batch in _chunks(entries, BATCH):
+        for batch in chunks(entries):
             connection.execute(insert(schema.changes), batch)
             logged += len(batch)
     return logged
@@ -70,17 +75,6 @@ def _entry(key: str, operation: str, before: dict | None, after: dict | None) ->
         names = changed_columns(before, after)
         before, after = {n: before[n] for n in names}, {n: after[n] for n in names}
     return _change(operation, entity_id, before, after)
-
-
-def _chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _change(operation: str, entity_id: str, old: dict | None, new: dict | None) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from .redact import redact
 from .safeguard import DeleteGuardError, check_deletes
 from .staging import StagedTable
 from .store import TableCount
-from .transform import Snapshot, TableRows, build_rows, member_ids, user_row
+from .transform import Snapshot, TableRows, build_rows, user_row
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +109,7 @@ def fetch_rows(
     users = StagedTable(connection, schema.users, schema.SYNCED_TABLES[schema.users.name])
     with api:
         snapshot = fetch_snapshot(api, settings, users)
-    # Orphan flags: which of the members that groups and roles list are among the users read.
-    return users, build_rows(snapshot, users.existing(member_ids(snapshot)))
+    return users, build_rows(snapshot)
 
 
 def run_sync(

@@ -1,20 +1,20 @@
-"""Tables too big to hold in memory (users, effective access), compared in the database.
+"""Every table a run writes is compared with its new rows in the database, not in memory.
 
-Their new rows stream, batch by batch, into a *twin*: a temporary table with the same columns
+The new rows stream, batch by batch, into a *twin*: a temporary table with the same columns
 and key. Temporary tables are private to the run's connection and vanish with it, so a dry run
 leaves nothing behind either. The twin is then compared with the real table by set-based
 statements (new keys, keys gone, keys whose columns differ), and a run applies the difference
 with one INSERT … SELECT, one UPDATE … FROM and one DELETE … WHERE NOT EXISTS.
 Memory therefore stays flat however many users a tenant has.
 
-A StagedPlan answers the same questions as store.TablePlan (counts, samples, change-log rows,
-write), so everything downstream treats both alike.
+Every synced table goes this way, so there is one way to compare and write; history.py writes
+the link history and the change log from the same difference, before it is applied.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,13 +43,14 @@ from . import schema
 from .store import (
     BOOKKEEPING,
     TableCount,
-    TablePlan,
+    chunks,
     copy_rows,
     execute_in_batches,
     upsert_statement,
 )
 
 PAGE = 1000  # rows per keyset page when change-log rows are read back
+STAGE_BATCH = 5000  # rows handed to one COPY or batched upsert
 # Where temporary tables live: naming it keeps a twin from ever resolving to (or being dropped
 # as) a real table of the same name, whatever schema the real tables are in.
 TEMPORARY_SCHEMA = {"postgresql": "pg_temp", "sqlite": "temp"}
@@ -90,14 +91,17 @@ class StagedTable:
             execute_in_batches(self.connection, self._upsert, rows)
         self.seconds += time.monotonic() - started
 
-    def existing(self, keys: Sequence[str]) -> set[str]:
-        """Which of these (single-column) keys are staged."""
-        column = self.twin.c[self.keys[0]]
-        found: set[str] = set()
-        for start in range(0, len(keys), PAGE):
-            batch = list(keys[start : start + PAGE])
-            found.update(self.connection.scalars(select(column).where(column.in_(batch))))
-        return found
+    def add_all(self, rows: Iterable[dict[str, Any]], *, distinct: bool = False) -> None:
+        """Stage rows from any iterable, a batch at a time."""
+        for batch in chunks(rows, STAGE_BATCH):
+            self.add(batch, distinct=distinct)
+
+    def mark_orphans(self, users: Table) -> None:
+        """Set `is_orphan` on every staged row whose user_id is not in `users`: one statement,
+        however many members there are."""
+        match = users.c.user_id == self.twin.c.user_id
+        known = select(literal(1)).select_from(users).where(match).exists()
+        self.connection.execute(update(self.twin).values(is_orphan=~known))
 
     def drop(self) -> None:
         """Drop the twin, and only a temporary table: the name is qualified with the temporary
@@ -127,7 +131,7 @@ class StagedPlan:
         scalar = self.connection.scalar
         fetched = scalar(select(func.count()).select_from(self.twin))
         self.rows_before = scalar(select(func.count()).select_from(self.table))
-        inserted = scalar(select(func.count()).select_from(self._new()))
+        inserted = scalar(select(func.count()).select_from(self.new_rows()))
         updated = scalar(select(func.count()).select_from(self._changed())) if self._others else 0
         deleted = scalar(select(func.count()).select_from(self._gone()))
         unchanged = fetched - inserted - updated
@@ -159,7 +163,8 @@ class StagedPlan:
             old, new = cast(old, Text), cast(new, Text)
         return old.is_distinct_from(new)
 
-    def _new(self):
+    def new_rows(self):
+        """The staged rows whose key the table does not have (a subquery)."""
         known = select(literal(1)).select_from(self.table).where(self._match()).exists()
         return select(self.twin).where(~known).subquery()
 
@@ -174,7 +179,7 @@ class StagedPlan:
     # -- what the report, the safeguard and the change log read --------------------------------
 
     def inserted_rows(self, limit: int | None = None) -> list[dict[str, Any]]:
-        return list(self._rows(self._new(), limit))
+        return list(self._rows(self.new_rows(), limit))
 
     def deleted_rows(self, limit: int | None = None) -> list[dict[str, Any]]:
         return list(self._rows(self._gone(), limit))
@@ -186,7 +191,7 @@ class StagedPlan:
 
     def change_rows(self) -> Iterator[tuple[str, dict | None, dict | None]]:
         """(operation, before, after) for every change, read back page by page."""
-        for row in self._rows(self._new()):
+        for row in self._rows(self.new_rows()):
             yield "insert", None, row
         for before, after in self.updated_pairs():
             yield "update", before, after
@@ -230,11 +235,36 @@ class StagedPlan:
                 update(self.table).values(values).where(self._match(), self._differs())
             )
         if self.count.inserted:
-            new = self._new()
+            new = self.new_rows()
             columns = [*self._compared, *stamp]
             stamps = [literal(v, self.table.c[n].type) for n, v in stamp.items()]
             source = select(*(new.c[n] for n in self._compared), *stamps)
             connection.execute(insert(self.table).from_select(columns, source))
 
 
-Plan = TablePlan | StagedPlan  # what a run plans for one table
+@dataclass
+class UnchangedPlan:
+    """A table known to be unchanged without comparing it (see apply.plan_run)."""
+
+    table: Table
+    keys: Sequence[str]
+    count: TableCount
+    rows_before: int
+    changed = False
+
+    def inserted_rows(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return []
+
+    deleted_rows = inserted_rows
+
+    def updated_pairs(self, limit: int | None = None) -> list[tuple[dict, dict]]:
+        return []
+
+    def change_rows(self) -> Iterator[tuple[str, dict | None, dict | None]]:
+        return iter(())
+
+    def write(self, connection: Connection, now: datetime) -> None:
+        pass
+
+
+Plan = StagedPlan | UnchangedPlan  # what a run plans for one table

@@ -2,7 +2,8 @@
 
 Rules the README documents (the simulator's ground truth follows them too):
 - A member (group `members`, role `users`) whose user is not in /api/users is kept and flagged
-  `is_orphan`: the extension keeps such entries, and access reviews want to see them.
+  `is_orphan` (in the database, where the users are: staging.py): the extension keeps such
+  entries, and access reviews want to see them.
 - A link to a group, role or permission that no longer exists (`nested`, group `roles`, role
   `permissions`) is left out of the link tables and counted in the run's warnings: it grants
   nothing in the extension, and keeping it would make every join lie.
@@ -14,7 +15,7 @@ naming the entity, the id and the field, before anything is written.
 from __future__ import annotations
 
 import re
-from collections.abc import Container, Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, NoReturn
@@ -40,8 +41,30 @@ class Snapshot:
 
 @dataclass
 class TableRows:
+    """The new rows of every synced table but users (which a run streams separately).
+
+    Members, the tables that grow with the users, are kept as the id lists the API sent
+    (de-duplicated), not as rows: `rows()` makes their rows on the way to the database.
+    """
+
     tables: dict[str, list[Row]] = field(default_factory=dict)
+    members: dict[str, list[str]] = field(default_factory=dict)  # group id → user ids
+    role_users: dict[str, list[str]] = field(default_factory=dict)  # role id → user ids
     warnings: list[str] = field(default_factory=list)
+
+    def rows(self, name: str) -> Iterator[Row]:
+        """The rows of one table. `is_orphan` is False here: whether a member's user exists is
+        decided in the database, against the users read (staging.StagedTable.mark_orphans)."""
+        if name == schema.group_members.name:
+            for group_id, user_ids in self.members.items():
+                for user_id in user_ids:
+                    yield {"group_id": group_id, "user_id": user_id, "is_orphan": False}
+        elif name == schema.role_users.name:
+            for role_id, user_ids in self.role_users.items():
+                for user_id in user_ids:
+                    yield {"role_id": role_id, "user_id": user_id, "is_orphan": False}
+        else:
+            yield from self.tables[name]
 
 
 class _Record:
@@ -154,23 +177,13 @@ def _records(entity: str, items: Iterable[Any], guid: bool = True) -> list[_Reco
     return records
 
 
-def member_ids(snapshot: Snapshot) -> list[str]:
-    """The distinct user ids that groups (`members`) and roles (`users`) name: the ones whose
-    existence decides their `is_orphan` flag. Malformed lists are left to build_rows."""
-    found: dict[str, None] = {}
-    for item, name in [(g, "members") for g in snapshot.groups] + [
-        (r, "users") for r in snapshot.roles
-    ]:
-        listed = item.get(name) if isinstance(item, dict) else None
-        if isinstance(listed, list):
-            found.update((user_id, None) for user_id in listed if isinstance(user_id, str))
-    return list(found)
+MEMBER_TABLES = (schema.users.name, schema.group_members.name, schema.role_users.name)
 
 
-def build_rows(snapshot: Snapshot, user_ids: Container[str]) -> TableRows:
-    """The rows of every synced table but users, for one snapshot; `user_ids` holds (at least)
-    the listed members that exist. Raises ApiDataError before anything is written."""
-    out = TableRows({name: [] for name in schema.SYNCED_TABLES if name != schema.users.name})
+def build_rows(snapshot: Snapshot) -> TableRows:
+    """The rows of every synced table but users, for one snapshot. Raises ApiDataError before
+    anything is written."""
+    out = TableRows({name: [] for name in schema.SYNCED_TABLES if name not in MEMBER_TABLES})
     t = out.tables
     groups = _records("group", snapshot.groups)
     roles = _records("role", snapshot.roles)
@@ -181,10 +194,7 @@ def build_rows(snapshot: Snapshot, user_ids: Container[str]) -> TableRows:
 
     for group in groups:
         t[schema.groups.name].append(_named_row(group, "group_id"))
-        for user_id in group.id_list("members"):
-            t[schema.group_members.name].append(
-                {"group_id": group.id, "user_id": user_id, "is_orphan": user_id not in user_ids}
-            )
+        out.members[group.id] = group.id_list("members")
         for child in _existing(out, group, "nested", group_ids, "group"):
             t[schema.group_nesting.name].append(
                 {"parent_group_id": group.id, "child_group_id": child}
@@ -199,10 +209,7 @@ def build_rows(snapshot: Snapshot, user_ids: Container[str]) -> TableRows:
             t[schema.role_permissions.name].append(
                 {"role_id": role.id, "permission_id": permission_id}
             )
-        for user_id in role.id_list("users"):
-            t[schema.role_users.name].append(
-                {"role_id": role.id, "user_id": user_id, "is_orphan": user_id not in user_ids}
-            )
+        out.role_users[role.id] = role.id_list("users")
 
     for permission in permissions:
         t[schema.permissions.name].append(

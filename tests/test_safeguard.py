@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
+from sqlalchemy import Table
 
 from sync import schema
 from sync.safeguard import DeleteGuardError, DeleteLimit, Safeguard, check_deletes
-from sync.store import TableCount, TablePlan
+from sync.store import TableCount
 
 
-def plan(table: str, before: int, deleted: int, fetched: int | None = None) -> TablePlan:
+@dataclass
+class Plan:
+    """What the safeguard reads of a plan (staging.StagedPlan has the same)."""
+
+    table: Table
+    keys: tuple[str, ...]
+    deletes: list[dict]
+    count: TableCount
+    rows_before: int
+
+    def deleted_rows(self, limit: int | None = None) -> list[dict]:
+        return self.deletes[:limit]
+
+
+def plan(table: str, before: int, deleted: int, fetched: int | None = None) -> Plan:
     keys = schema.SYNCED_TABLES[table]
     deletes = [{k: f"{k}-{i:03d}" for k in keys} for i in range(deleted)]
     fetched = before - deleted if fetched is None else fetched
     count = TableCount(fetched=fetched, deleted=deleted)
-    return TablePlan(
-        schema.metadata.tables[table], keys, deletes=deletes, count=count, rows_before=before
-    )
+    return Plan(schema.metadata.tables[table], keys, deletes, count, rows_before=before)
 
 
-def check(*plans: TablePlan, **options) -> None:
+def check(*plans: Plan, **options) -> None:
     check_deletes({p.table.name: p for p in plans}, Safeguard(**options))
 
 

@@ -1,8 +1,6 @@
-"""Staged (temporary-table) plans answer exactly as in-memory plans do, on every database.
-
-The users and the effective tables are compared in SQL (sync/staging.py), the small tables in
-Python (sync/store.py). Both must agree on every count, sample, change-log row and write, for
-the awkward values: JSON, NULL ↔ value, timestamps with milliseconds, ids differing by case.
+"""Staged (temporary-table) plans on every database: counts, samples, change-log rows, writes,
+orphan flags, for the awkward values: JSON, NULL ↔ value, timestamps with milliseconds, ids
+differing by case only.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ from sqlalchemy import insert, select
 from sync import schema
 from sync.database import ensure_schema, open_engine
 from sync.staging import StagedTable
-from sync.store import plan_table
 
 KEYS = ("user_id",)
 NOW = datetime(2026, 11, 28, 12, 0, 0)
@@ -68,31 +65,45 @@ def engine(database_url):
     engine.dispose()
 
 
-def _both(connection):
-    in_memory = plan_table(connection, schema.users, KEYS, AFTER)
+def _staged(connection):
     staged = StagedTable(connection, schema.users, KEYS)
     staged.add(AFTER[:3])
     staged.add(AFTER[2:])  # a key staged twice keeps one row
-    return in_memory, staged.plan()
+    return staged.plan()
 
 
-def test_a_staged_plan_counts_samples_and_logs_what_an_in_memory_plan_does(engine):
+def _ids(rows) -> list[str]:
+    return [row["user_id"] for row in rows]
+
+
+def test_a_staged_plan_counts_samples_and_logs_every_difference(engine):
+    before = {row["user_id"]: row for row in BEFORE}
+    updated = ["auth0|email", "auth0|json", "auth0|null", "auth0|time"]
     with engine.connect() as connection:
-        in_memory, staged = _both(connection)
-        assert staged.count == in_memory.count
-        assert (staged.count.inserted, staged.count.updated, staged.count.deleted) == (2, 4, 2)
-        assert staged.count.unchanged == 2 and staged.rows_before == len(BEFORE)
-        assert staged.inserted_rows() == in_memory.inserted_rows()
-        assert staged.deleted_rows(1) == in_memory.deleted_rows(1)
-        assert [u["user_id"] for u in staged.deleted_rows()] == ["auth0|gone-1", "auth0|gone-2"]
-        assert staged.updated_pairs() == in_memory.updated_pairs()
-        assert sorted(staged.change_rows(), key=repr) == sorted(in_memory.change_rows(), key=repr)
+        plan = _staged(connection)
+        assert (plan.count.inserted, plan.count.updated, plan.count.deleted) == (2, 4, 2)
+        assert plan.count.fetched == len(AFTER) and plan.count.unchanged == 2
+        assert plan.rows_before == len(BEFORE) and plan.changed
+        assert sorted(_ids(plan.inserted_rows())) == [
+            "auth0|ABC",
+            "samlp|Corp Dir|jane@example.com",
+        ]
+        assert _ids(plan.deleted_rows()) == ["auth0|gone-1", "auth0|gone-2"]
+        assert plan.deleted_rows(1) == [before["auth0|gone-1"]]  # whole rows, in key order
+        pairs = plan.updated_pairs()
+        assert sorted(_ids(after for _, after in pairs)) == updated
+        assert all(old == before[old["user_id"]] for old, _ in pairs)
+        changes = list(plan.change_rows())
+        assert sorted((op, (new or old)["user_id"]) for op, old, new in changes) == sorted(
+            [("insert", "auth0|ABC"), ("insert", "samlp|Corp Dir|jane@example.com")]
+            + [("update", user_id) for user_id in updated]
+            + [("delete", "auth0|gone-1"), ("delete", "auth0|gone-2")]
+        )
 
 
 def test_a_staged_plan_writes_the_table_to_equal_its_rows(engine):
     with engine.connect() as connection:
-        _, staged = _both(connection)
-        staged.write(connection, NOW)
+        _staged(connection).write(connection, NOW)
         connection.commit()
         stored = {
             row["user_id"]: {k: v for k, v in row.items() if k != "changed_at"}
@@ -118,6 +129,20 @@ def test_a_key_only_table_has_inserts_and_deletes_but_no_updates(engine):
         assert plan.updated_pairs() == []
         plan.write(connection, NOW)
         assert [dict(r) for r in connection.execute(select(table)).mappings()] == new
+
+
+def test_orphans_are_flagged_against_the_users_given(engine):
+    table, keys = schema.group_members, ("group_id", "user_id")
+    rows = [
+        {"group_id": "g", "user_id": user_id, "is_orphan": False}
+        for user_id in ("auth0|abc", "auth0|ABC", "auth0|nobody")
+    ]
+    with engine.connect() as connection:
+        staged = StagedTable(connection, table, keys)
+        staged.add_all(iter(rows), distinct=True)
+        staged.mark_orphans(schema.users)  # holds BEFORE: auth0|abc, not auth0|ABC
+        flags = {r["user_id"]: r["is_orphan"] for r in staged.plan().inserted_rows()}
+        assert flags == {"auth0|abc": False, "auth0|ABC": True, "auth0|nobody": True}
 
 
 def test_change_rows_page_through_more_rows_than_one_page(engine, monkeypatch):

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from sync.errors import ApiDataError
-from sync.transform import Snapshot, TableRows, build_rows, member_ids, user_row
+from sync.transform import Snapshot, TableRows, build_rows, user_row
 
 G1, G2, GONE = (
     "11111111-1111-4111-8111-111111111111",
@@ -43,24 +43,23 @@ def snapshot(**changes) -> Snapshot:
 def build(users: dict = USERS, **changes) -> TableRows:
     """What a run derives: user rows (staged, slice by slice, in a run) and the other tables."""
     user_rows = [user_row(user) for user in users.values()]
-    rows = build_rows(snapshot(**changes), set(users))
+    rows = build_rows(snapshot(**changes))
     rows.tables["authz_users"] = user_rows
     return rows
 
 
-def test_member_ids_are_the_distinct_ids_groups_and_roles_list():
-    assert member_ids(snapshot()) == ["auth0|1", "auth0|gone", "auth0|x"]
-    assert member_ids(snapshot(groups=[{"members": "auth0|1"}, 7], roles=[])) == []
-
-
-def test_orphans_are_kept_and_flagged_dangling_links_left_out_duplicates_collapsed():
+def test_members_are_kept_dangling_links_left_out_duplicates_collapsed():
     rows = build()
     tables = rows.tables
-    assert tables["authz_group_members"] == [
+    # Orphans are kept; their flag is set in the database, against the users read (e2e tests).
+    assert rows.members == {G1: ["auth0|1", "auth0|gone"], G2: []}
+    assert list(rows.rows("authz_group_members")) == [
         {"group_id": G1, "user_id": "auth0|1", "is_orphan": False},
-        {"group_id": G1, "user_id": "auth0|gone", "is_orphan": True},
+        {"group_id": G1, "user_id": "auth0|gone", "is_orphan": False},
     ]
-    assert tables["authz_role_users"] == [{"role_id": R1, "user_id": "auth0|x", "is_orphan": True}]
+    assert list(rows.rows("authz_role_users")) == [
+        {"role_id": R1, "user_id": "auth0|x", "is_orphan": False}
+    ]
     assert tables["authz_group_nesting"] == [{"parent_group_id": G1, "child_group_id": G2}]
     assert tables["authz_group_roles"] == [{"group_id": G1, "role_id": R1}]
     assert tables["authz_role_permissions"] == [{"role_id": R1, "permission_id": P1}]
