@@ -81,14 +81,16 @@ class StagedTable:
 
     def add(self, rows: list[dict[str, Any]], *, distinct: bool = False) -> None:
         """Stage rows; a key staged twice keeps its last row, unless `distinct` promises
-        no key repeats (PostgreSQL then takes the rows through COPY)."""
+        no key repeats (then a plain INSERT, or on PostgreSQL COPY, takes them)."""
         if not rows:
             return
         started = time.monotonic()
-        if distinct and self.connection.dialect.name == "postgresql":
-            copy_rows(self.connection, self.twin, rows)
-        else:
+        if not distinct:
             execute_in_batches(self.connection, self._upsert, rows)
+        elif self.connection.dialect.name == "postgresql":
+            copy_rows(self.connection, self.twin, rows)
+        else:  # no conflict to handle: a plain INSERT is cheaper
+            execute_in_batches(self.connection, insert(self.twin), rows)
         self.seconds += time.monotonic() - started
 
     def add_all(self, rows: Iterable[dict[str, Any]], *, distinct: bool = False) -> None:
