@@ -46,6 +46,15 @@ def open_engine(url: URL, read_only: bool = False) -> Engine:
     return engine
 
 
+def begin_writing(connection: Connection) -> None:
+    """Start the transaction that plans and writes. On SQLite it takes the write lock at once
+    (BEGIN IMMEDIATE), waiting up to busy_timeout for another writer: a transaction that read
+    first could not wait later, as SQLite refuses at once to turn a read snapshot into a
+    write while someone else writes."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 @contextmanager
 def scratch_engine() -> Iterator[Engine]:
     """An empty schema in a throwaway SQLite file: what a dry run plans against when the

@@ -22,6 +22,7 @@ from .api import ExtensionApi, RequestStats
 from .apply import apply_run, plan_run
 from .config import Settings
 from .database import (
+    begin_writing,
     database_errors,
     ensure_schema,
     first_line,
@@ -223,6 +224,8 @@ def _run(
             users, rows = fetch_rows(api, settings, connection)
             report = RunReport(run_id, {}, rows.warnings, fetch_seconds=time.monotonic() - started)
             report.staging_seconds = users.seconds
+            connection.commit()
+            begin_writing(connection)
             plans = plan_run(connection, rows, users)
             report.changes_logged = apply_run(connection, plans, settings.safeguard, run_id)
             report.counts = {name: plan.count for name, plan in plans.items()}

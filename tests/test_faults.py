@@ -350,6 +350,16 @@ def test_a_signal_during_apply_rolls_back(sim, database_url, sig, code, name):
     scenario.assert_untouched(result, code, f"interrupted by {name}", status="aborted")
 
 
+def test_a_run_waits_for_a_concurrent_writer_instead_of_failing(sim, database_url):
+    """Another connection writing (an operator's script, a migration) delays the apply; it
+    must not fail it. SQLite refuses at once a read snapshot that tries to write: the run takes
+    its write lock before it reads."""
+    scenario = Scenario(sim, database_url)
+    process, blocker = _start_blocked_in_apply(scenario)
+    blocker.release()
+    scenario.assert_completed(_finish(scenario, process))
+
+
 def test_kill_9_during_apply_loses_nothing_and_the_next_run_recovers(sim, database_url):
     scenario = Scenario(sim, database_url)
     process, blocker = _start_blocked_in_apply(scenario)
