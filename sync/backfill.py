@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from . import schema
 from .api import ExtensionApi, user_path
 from .config import Settings
-from .database import database_errors, open_engine, redacted, schema_is_current
+from .database import database_errors, describe, open_engine, schema_is_current
 from .errors import ApiError, SchemaError
 from .ledger import utcnow
 from .lock import run_lock
@@ -50,9 +50,9 @@ def backfill_user_details(
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> BackfillReport:
-    engine = open_engine(settings.database_url)
+    engine = open_engine(settings.database_url, schema=settings.database_schema)
     try:
-        with database_errors(engine), run_lock(engine, redacted(engine.url)):
+        with database_errors(engine), run_lock(engine, describe(engine)):
             if not schema_is_current(engine):
                 raise SchemaError("the database has no authz-sync tables yet: run `authz-sync run`")
             backfill_id, resumed = _start(engine, restart)

@@ -70,8 +70,10 @@ def _api_checks(settings: Settings, transport: httpx.BaseTransport | None) -> It
 
 
 def _database_checks(settings: Settings) -> Iterator[Check]:
-    engine = database.open_engine(settings.database_url, read_only=True)
-    where = database.redacted(settings.database_url)
+    engine = database.open_engine(
+        settings.database_url, read_only=True, schema=settings.database_schema
+    )
+    where = database.describe(engine)
     try:
         yield _attempt("database schema", lambda: _schema_state(engine, where))
     finally:

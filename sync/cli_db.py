@@ -8,28 +8,28 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import database
 from .cli_common import config_option, reports_errors
-from .config import load_database_url
+from .config import load_database_settings
 from .errors import DatabaseError
 
 
 def _engine(config_path: str | None):
-    return database.open_engine(load_database_url(config_path))
+    settings = load_database_settings(config_path)
+    return database.open_engine(settings.url, schema=settings.schema)
 
 
 def _guarded(step, engine) -> None:
     try:
         step()
     except SQLAlchemyError as error:
-        raise DatabaseError(
-            f"{database.redacted(engine.url)}: {database.first_line(error)}"
-        ) from None
+        raise DatabaseError(f"{database.describe(engine)}: {database.first_line(error)}") from None
     finally:
         engine.dispose()
 
 
 @click.group()
 def db() -> None:
-    """Create, upgrade and inspect the database schema (database.url / AUTHZ_SYNC_DATABASE_URL)."""
+    """Create, upgrade and inspect the database schema (database.url / AUTHZ_SYNC_DATABASE_URL,
+    in database.schema / AUTHZ_SYNC_DATABASE_SCHEMA on PostgreSQL)."""
 
 
 @db.command()
@@ -40,7 +40,7 @@ def upgrade(config_path: str | None, revision: str) -> None:
     """Create the tables or migrate them to REVISION (default: the newest)."""
     engine = _engine(config_path)
     _guarded(lambda: database.upgrade(engine, revision), engine)
-    click.echo(f"database {database.redacted(engine.url)} is at revision {revision}")
+    click.echo(f"database {database.describe(engine)} is at revision {revision}")
 
 
 @db.command()
@@ -51,7 +51,7 @@ def downgrade(config_path: str | None, revision: str) -> None:
     """Migrate the tables back to REVISION (`base` drops every authz-sync table)."""
     engine = _engine(config_path)
     _guarded(lambda: database.downgrade(engine, revision), engine)
-    click.echo(f"database {database.redacted(engine.url)} is at revision {revision}")
+    click.echo(f"database {database.describe(engine)} is at revision {revision}")
 
 
 @db.command()
@@ -66,7 +66,8 @@ def current(config_path: str | None) -> None:
             revision = database.current_revision(connection)
         head = database.head_revision()
         state = "up to date" if revision == head else "run `authz-sync db upgrade`"
-        click.echo(f"database revision: {revision or 'none'}; needed: {head} ({state})")
+        where = f" (schema {schema})" if (schema := database.schema_of(engine)) else ""
+        click.echo(f"database revision: {revision or 'none'}{where}; needed: {head} ({state})")
 
     _guarded(show, engine)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import ssl
 import stat
 import sys
@@ -91,6 +92,19 @@ def _positive(value: float) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
 
+# Lowercase, so that analysts write tenant_prod.authz_users without quotes; pg_* is reserved.
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _schema_name(value: str) -> str | None:
+    if SCHEMA_NAME.fullmatch(value) and not value.startswith("pg_"):
+        return None
+    return (
+        "must be a PostgreSQL schema name of lowercase letters, digits and _, starting with a "
+        "letter or _, at most 63 characters, not starting with pg_ (e.g. tenant_prod)"
+    )
+
+
 FIELDS: tuple[Field, ...] = (
     Field("auth0", "domain", str, env=("AUTHZ_SYNC_AUTH0_DOMAIN",)),
     Field("auth0", "client_id", str, env=("AUTHZ_SYNC_CLIENT_ID",)),
@@ -108,6 +122,7 @@ FIELDS: tuple[Field, ...] = (
     Field("retry", "max_wait", float, 60.0, check=_between(0, 3600)),
     Field("retry", "max_total_wait", float, 600.0, check=_between(0, 86400)),
     Field("database", "url", str, DEFAULT_DATABASE_URL, env=("AUTHZ_SYNC_DATABASE_URL",)),
+    Field("database", "schema", str, env=("AUTHZ_SYNC_DATABASE_SCHEMA",), check=_schema_name),
     Field("safeguard", "max_deletes", int, 500, check=_between(0, 10**9)),
     Field("safeguard", "max_delete_percent", float, 30.0, check=_between(0, 100)),
     Field("safeguard", "allow_deletes", bool, False),
@@ -125,6 +140,7 @@ class Settings:
     audience: str
     extension_url: str  # ends in /api, no trailing slash
     database_url: URL
+    database_schema: str | None = None  # PostgreSQL only: where every table lives
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     users_per_page: int = 100
@@ -358,6 +374,7 @@ def _normalized(values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
             values[name] = normalize(values[name])
         except ValueError as error:
             problems.append(f"{name} {error}")
+    _check_schema_backend(values, problems)
     ca_bundle = values.get("extension.ca_bundle")
     if ca_bundle and not Path(ca_bundle).is_file():
         problems.append(f"extension.ca_bundle {ca_bundle} is not a file: give a PEM bundle path")
@@ -367,6 +384,24 @@ def _normalized(values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
         except (ssl.SSLError, ValueError):
             problems.append(f"extension.ca_bundle {ca_bundle} holds no PEM certificate")
     return values
+
+
+def _check_schema_backend(values: dict[str, Any], problems: list[str]) -> None:
+    """database.schema only means something on PostgreSQL; elsewhere, say what to do instead."""
+    url = values.get("database.url")
+    if not values.get("database.schema") or not isinstance(url, URL):
+        return
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        problems.append(
+            "database.schema is for PostgreSQL only: SQLite has no schemas, so give each tenant "
+            "its own database file in database.url (e.g. sqlite:///authz-prod.db)"
+        )
+    elif backend != "postgresql":
+        problems.append(
+            "database.schema is for PostgreSQL only: in MySQL/MariaDB a schema is a database, "
+            "so name one database per tenant in database.url (e.g. mysql://user@host/authz_prod)"
+        )
 
 
 def _file_warnings(path: Path | None, document: dict[str, Any]) -> tuple[str, ...]:
@@ -456,6 +491,7 @@ def load_settings(
         audience=values["auth0.audience"],
         extension_url=values["extension.url"],
         database_url=values["database.url"],
+        database_schema=values["database.schema"],
         connect_timeout=values["extension.connect_timeout"],
         read_timeout=values["extension.read_timeout"],
         users_per_page=values["extension.users_per_page"],
@@ -470,9 +506,17 @@ def load_settings(
     )
 
 
-def load_database_url(config_path: str | None, environ: Mapping[str, str] | None = None) -> URL:
-    """Only the database setting, for `db` commands that need no tenant."""
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: URL
+    schema: str | None = None  # PostgreSQL: the schema that holds every table
+
+
+def load_database_settings(
+    config_path: str | None, environ: Mapping[str, str] | None = None
+) -> DatabaseSettings:
+    """Only the database settings, for commands that need no tenant (`db`, `status`, `graph`)."""
     _, _, values, problems = _read_values(config_path, environ)
     if problems:
         raise ConfigError(problems)
-    return values["database.url"]
+    return DatabaseSettings(values["database.url"], values["database.schema"])

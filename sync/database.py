@@ -3,6 +3,11 @@
 Alembic owns the schema. `run` creates it on an empty database (nothing to lose), and refuses a
 database that is behind or ahead with the command that fixes it: DDL on a shared database is the
 operator's call (`authz-sync db upgrade`), never a side effect of a nightly job.
+
+On PostgreSQL, `database.schema` puts every table, Alembic's version table included, in one
+schema, so that several tenants share a database. The engine carries it as a
+`schema_translate_map` ({None: schema}), so every statement built from sync.schema names it;
+code that writes SQL by hand (COPY) asks `qualified_name`; `schema_of` tells anyone else.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.schema import CreateSchema
 
 from . import schema
 from .errors import DatabaseError, SchemaError
@@ -31,14 +37,17 @@ def redacted(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def open_engine(url: URL, read_only: bool = False) -> Engine:
-    """An engine; `read_only` (dry runs) also keeps SQLite from changing its file at all."""
+def open_engine(url: URL, read_only: bool = False, schema: str | None = None) -> Engine:
+    """An engine; `read_only` (dry runs) also keeps SQLite from changing its file at all;
+    `schema` (PostgreSQL) is where every table is read and written."""
     options = {}
     if read_only and url.get_backend_name() == "sqlite" and url.database:
         # mode=ro refuses every write to the file, yet lets the connection keep temporary
         # tables (in its own temporary database), which planning needs.
         file_uri = f"file:{pathname2url(os.path.abspath(url.database))}?mode=ro"
         options["creator"] = lambda: sqlite3.connect(file_uri, uri=True, check_same_thread=False)
+    if schema:
+        options["execution_options"] = {"schema_translate_map": {None: schema}}
     engine = create_engine(url, pool_pre_ping=True, **options)
     if engine.dialect.name == "sqlite":
         pragmas = SQLITE_READ_ONLY if read_only else SQLITE_PRAGMAS
@@ -74,6 +83,31 @@ SQLITE_PRAGMAS = ("PRAGMA busy_timeout = 30000", "PRAGMA journal_mode = WAL")
 SQLITE_READ_ONLY = ("PRAGMA busy_timeout = 30000",)
 
 
+def schema_of(bind: Engine | Connection) -> str | None:
+    """The schema that holds the tables (database.schema), or None for the default one."""
+    return (bind.get_execution_options().get("schema_translate_map") or {}).get(None)
+
+
+def describe(engine: Engine) -> str:
+    """The database for messages: its URL, password hidden, and the schema when one is set."""
+    where = schema_of(engine)
+    return f"{redacted(engine.url)} (schema {where})" if where else redacted(engine.url)
+
+
+def qualified_name(connection: Connection, table: Table) -> str:
+    """The table's name for hand-written SQL, quoted as needed, in its own schema (a temporary
+    twin's) or else the configured one: what the schema_translate_map does for the rest."""
+    preparer = connection.dialect.identifier_preparer
+    where, name = table.schema or schema_of(connection), preparer.quote(table.name)
+    return f"{preparer.quote_schema(where)}.{name}" if where else name
+
+
+def has_authz_tables(connection: Connection) -> bool:
+    """Whether any table of sync.schema exists where this connection looks for them."""
+    names = inspect(connection).get_table_names(schema=schema_of(connection))
+    return any(name in schema.metadata.tables for name in names)
+
+
 def _run_pragmas(dbapi_connection, pragmas: tuple[str, ...]) -> None:
     cursor = dbapi_connection.cursor()
     for pragma in pragmas:
@@ -95,12 +129,25 @@ def head_revision() -> str:
 
 
 def current_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    options = {"version_table_schema": schema_of(connection)}
+    return MigrationContext.configure(connection, opts=options).get_current_revision()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
+        _create_schema(connection)
         command.upgrade(alembic_config(connection), revision)
+
+
+def _create_schema(connection: Connection) -> None:
+    """The configured schema, if missing: only where tables are created (run, db upgrade).
+
+    Looked up first: CREATE SCHEMA IF NOT EXISTS alone needs the CREATE privilege on the
+    database even when the schema exists, and a DBA may have made it for a less trusted user.
+    """
+    name = schema_of(connection)
+    if name and not inspect(connection).has_schema(name):
+        connection.execute(CreateSchema(name, if_not_exists=True))
 
 
 def downgrade(engine: Engine, revision: str) -> None:
@@ -121,12 +168,10 @@ def schema_is_current(engine: Engine) -> bool:
     try:
         with engine.connect() as connection:
             current = current_revision(connection)
-            has_tables = any(
-                name in schema.metadata.tables for name in inspect(connection).get_table_names()
-            )
+            has_tables = has_authz_tables(connection)
     except SQLAlchemyError as error:
         raise DatabaseError(
-            f"cannot use the database {redacted(engine.url)}: {first_line(error)}"
+            f"cannot use the database {describe(engine)}: {first_line(error)}"
         ) from None
     head = head_revision()
     if current == head:
@@ -174,5 +219,5 @@ def database_errors(engine: Engine) -> Iterator[None]:
         yield
     except SQLAlchemyError as error:
         raise DatabaseError(
-            f"cannot use the database {redacted(engine.url)}: {first_line(error)}"
+            f"cannot use the database {describe(engine)}: {first_line(error)}"
         ) from None

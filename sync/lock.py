@@ -1,6 +1,7 @@
 """One run at a time per database: the second run exits at once (exit 75) instead of waiting.
 
-- PostgreSQL: a session advisory lock (per database);
+- PostgreSQL: a session advisory lock (per database, and per schema with database.schema, so
+  that tenants in two schemas of one database run side by side);
 - MySQL/MariaDB: GET_LOCK on a name that includes the database (the lock is server-wide);
 - SQLite: flock on `<database file>.lock`.
 All three belong to the process's connection or file descriptor, so a run killed with kill -9
@@ -17,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from .database import schema_of
 from .errors import DatabaseError, SyncError
 
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
@@ -52,14 +54,22 @@ def run_lock(engine: Engine, where: str) -> Iterator[None]:
             raise NotImplementedError(f"no run lock for the {dialect} database")
 
 
-def _lock_key() -> int:
-    """A stable signed 64-bit key for pg_try_advisory_lock."""
-    return int.from_bytes(hashlib.sha256(LOCK_NAME.encode()).digest()[:8], "big", signed=True)
+def _lock_key(schema: str | None = None) -> int:
+    """A stable signed 64-bit key for pg_try_advisory_lock, one per schema of the database.
+
+    `public` keeps the key of versions that knew no schemas, so that an old and a new job on
+    the same tables still exclude each other.
+    """
+    name = LOCK_NAME if schema in (None, "public") else f"{LOCK_NAME}:{schema}"
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 @contextmanager
 def _advisory_lock(connection: Connection, where: str) -> Iterator[None]:
-    key = _lock_key()
+    # The schema the tables are in: the configured one, else the first of the search_path, so
+    # that `schema = "public"` and no setting at all lock the same tables with the same key.
+    schema = schema_of(connection) or connection.scalar(text("SELECT current_schema()"))
+    key = _lock_key(schema)
     if not connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}):
         raise _busy(where)
     try:

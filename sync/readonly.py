@@ -12,20 +12,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import database, schema
-from .config import load_database_url
+from . import database
+from .config import load_database_settings
 from .errors import DatabaseError, SchemaError
 
 
 def open_engine(config_path: str | None) -> Engine:
-    """The configured database's engine, refusing a SQLite file that does not exist."""
-    url = load_database_url(config_path)
-    _refuse_missing_sqlite_file(url)
-    return database.open_engine(url)
+    """The configured database's engine, refusing a SQLite file that does not exist.
+
+    A missing database.schema is not created either: it reads as a database without tables.
+    """
+    settings = load_database_settings(config_path)
+    _refuse_missing_sqlite_file(settings.url)
+    return database.open_engine(settings.url, schema=settings.schema)
 
 
 @contextmanager
@@ -39,11 +42,11 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.connect() as connection:
             _one_snapshot(connection)
-            check_schema(connection, engine.url)
+            check_schema(connection, database.describe(engine))
             yield connection
     except SQLAlchemyError as error:
         raise DatabaseError(
-            f"cannot use the database {database.redacted(engine.url)}: {database.first_line(error)}"
+            f"cannot use the database {database.describe(engine)}: {database.first_line(error)}"
         ) from None
     finally:
         engine.dispose()
@@ -62,22 +65,18 @@ def _one_snapshot(connection: Connection) -> None:
     # MySQL/MariaDB: REPEATABLE READ is the default; the first read fixes the snapshot.
 
 
-def check_schema(connection: Connection, url: URL) -> None:
+def check_schema(connection: Connection, where: str) -> None:
     """Raise SchemaError, naming the fix, unless the schema is at this version's revision."""
     current, head = database.current_revision(connection), database.head_revision()
     if current == head:
         return
-    if current is None and not _has_authz_tables(connection):
+    if current is None and not database.has_authz_tables(connection):
         raise SchemaError(
-            f"the database {database.redacted(url)} has no authz-sync tables yet: "
+            f"the database {where} has no authz-sync tables yet: "
             f"run `authz-sync db upgrade` (or `authz-sync run`, which creates them)"
         )
     # One wording for behind / ahead / foreign, shared with `run`.
     raise SchemaError(database.schema_problem(current, head))
-
-
-def _has_authz_tables(connection: Connection) -> bool:
-    return any(name in schema.metadata.tables for name in inspect(connection).get_table_names())
 
 
 def _refuse_missing_sqlite_file(url: URL) -> None:

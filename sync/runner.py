@@ -24,6 +24,7 @@ from .config import Settings
 from .database import (
     begin_writing,
     database_errors,
+    describe,
     ensure_schema,
     first_line,
     open_engine,
@@ -120,11 +121,11 @@ def run_sync(
     sleep: Callable[[float], None] = time.sleep,
 ) -> RunReport:
     """Run one sync; raises a SyncError (with its exit code) when the run fails."""
-    engine = open_engine(settings.database_url)
+    engine = open_engine(settings.database_url, schema=settings.database_schema)
     try:
         with ExitStack() as held:
             with database_errors(engine):
-                held.enter_context(run_lock(engine, redacted(engine.url)))  # until the end
+                held.enter_context(run_lock(engine, describe(engine)))  # until the end
                 ensure_schema(engine)
                 if abandoned := mark_abandoned(engine):
                     log.warning("%d earlier run(s) died without finishing: abandoned", abandoned)
@@ -182,7 +183,7 @@ def dry_run(
     Planning needs temporary tables, which a read-only connection may hold. A database without
     the schema yet is planned against an empty schema in a scratch SQLite file.
     """
-    engine = open_engine(settings.database_url, read_only=True)
+    engine = open_engine(settings.database_url, read_only=True, schema=settings.database_schema)
     try:
         with database_errors(engine):
             has_schema = schema_is_current(engine)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import JSON, Connection, Table
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
+from .database import qualified_name
 from .errors import DatabaseError
 
 T = TypeVar("T")
@@ -40,7 +41,7 @@ def changed_columns(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 def copy_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     columns = [c.name for c in table.columns]
     as_json = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    statement = f"COPY {table.fullname} ({', '.join(columns)}) FROM STDIN"
+    statement = f"COPY {qualified_name(connection, table)} ({', '.join(columns)}) FROM STDIN"
     import psycopg  # only on PostgreSQL, where the driver is installed
 
     try:

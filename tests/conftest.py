@@ -69,5 +69,11 @@ def database_url(request, tmp_path) -> Iterator[URL]:
 
 
 @pytest.fixture
+def postgresql_url() -> Iterator[URL]:
+    """A URL of an empty PostgreSQL database, for what only PostgreSQL has (schemas)."""
+    yield from _create_database(_server_url("postgresql"))
+
+
+@pytest.fixture
 def sqlite_url(tmp_path) -> URL:
     return make_url(f"sqlite:///{tmp_path / 'authz.db'}")

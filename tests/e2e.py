@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import create_engine, select
+from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.engine import URL
 
 from sync import schema
@@ -48,9 +48,17 @@ def authz_sync(*args: str, env: dict[str, str], timeout: float = 120) -> Result:
     return Result(done.returncode, done.stdout, done.stderr)
 
 
-def read_tables(database_url: URL) -> dict[str, list[dict[str, Any]]]:
+def read_engine(database_url: URL, pg_schema: str | None = None) -> Engine:
+    """An engine reading `pg_schema` (PostgreSQL) through the search_path alone: independent of
+    the schema_translate_map authz-sync uses, so a table in the wrong schema is not found."""
+    if pg_schema is None:
+        return create_engine(database_url)
+    return create_engine(database_url, connect_args={"options": f"-csearch_path={pg_schema}"})
+
+
+def read_tables(database_url: URL, pg_schema: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """Every synced table's rows (without bookkeeping columns), sorted by key."""
-    engine = create_engine(database_url)
+    engine = read_engine(database_url, pg_schema)
     tables = {}
     try:
         with engine.connect() as connection:
@@ -86,8 +94,8 @@ def assert_tables_equal(actual: dict, expected: dict) -> None:
             )
 
 
-def ledger(database_url: URL) -> list[dict[str, Any]]:
-    engine = create_engine(database_url)
+def ledger(database_url: URL, pg_schema: str | None = None) -> list[dict[str, Any]]:
+    engine = read_engine(database_url, pg_schema)
     try:
         with engine.connect() as connection:
             query = select(schema.sync_runs).order_by(schema.sync_runs.c.run_id)

@@ -7,7 +7,7 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from sync.config import Secret, load_settings
+from sync.config import DatabaseSettings, Secret, load_database_settings, load_settings
 from sync.errors import ConfigError
 
 GOOD_ENV = {
@@ -211,3 +211,36 @@ def test_an_empty_or_binary_secret_file_and_a_bad_ca_bundle(tmp_path):
         "holds no PEM certificate" in p
         for p in problems(**GOOD_ENV | {"AUTHZ_SYNC_EXTENSION_CA_BUNDLE": str(bundle)})
     )
+
+
+def test_database_schema_from_the_file_or_the_environment(tmp_path):
+    postgresql = GOOD_ENV | {"AUTHZ_SYNC_DATABASE_URL": "postgresql://u@db.example/authz"}
+    assert load_settings(None, postgresql).database_schema is None
+    env = postgresql | {"AUTHZ_SYNC_DATABASE_SCHEMA": "tenant_prod"}
+    assert load_settings(None, env).database_schema == "tenant_prod"
+    path = tmp_path / "authz.toml"
+    path.write_text('[database]\nurl = "postgresql://u@db.example/authz"\nschema = "eu_2"\n')
+    assert load_settings(path, GOOD_ENV).database_schema == "eu_2"
+    assert load_database_settings(path, {}) == DatabaseSettings(
+        load_settings(path, GOOD_ENV).database_url, "eu_2"
+    )
+
+
+@pytest.mark.parametrize("name", ["Tenant", "tenant-prod", "1st", "pg_tenant", "a" * 64, ""])
+def test_a_database_schema_must_be_a_plain_postgresql_name(tmp_path, name):
+    path = tmp_path / "authz.toml"
+    path.write_text(f'[database]\nurl = "postgresql://u@db.example/authz"\nschema = "{name}"\n')
+    (problem,) = problems(path, **GOOD_ENV)
+    assert problem.startswith("database.schema must be a PostgreSQL schema name of lowercase")
+
+
+def test_a_database_schema_is_refused_outside_postgresql():
+    sqlite = GOOD_ENV | {"AUTHZ_SYNC_DATABASE_SCHEMA": "tenant_prod"}
+    (problem,) = problems(**sqlite)
+    assert problem.startswith("database.schema is for PostgreSQL only: SQLite has no schemas")
+    mysql = sqlite | {"AUTHZ_SYNC_DATABASE_URL": "mysql://u@db.example/authz"}
+    (problem,) = problems(**mysql)
+    assert "in MySQL/MariaDB a schema is a database" in problem
+    assert "database.url" in problem
+    with pytest.raises(ConfigError, match="for PostgreSQL only"):
+        load_database_settings(None, {"AUTHZ_SYNC_DATABASE_SCHEMA": "tenant_prod"})
