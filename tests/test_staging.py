@@ -83,6 +83,7 @@ def test_a_staged_plan_counts_samples_and_logs_every_difference(engine):
         plan = _staged(connection)
         assert (plan.count.inserted, plan.count.updated, plan.count.deleted) == (2, 4, 2)
         assert plan.count.fetched == len(AFTER) and plan.count.unchanged == 2
+        assert all(type(n) is int for n in plan.count.as_dict().values())  # the ledger's JSON
         assert plan.rows_before == len(BEFORE) and plan.changed
         assert sorted(_ids(plan.inserted_rows())) == [
             "auth0|ABC",
