@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Table, func, literal, select
 
 from . import schema
 from .effective import stage_effective
@@ -26,15 +26,28 @@ EFFECTIVE_INPUTS = (
 )
 
 
-def plan_run(connection: Connection, rows: TableRows, users: StagedTable | UnchangedPlan) -> dict:
+def plan_run(
+    connection: Connection,
+    rows: TableRows,
+    users: StagedTable | UnchangedPlan,
+    *,
+    writing: bool = False,
+) -> dict:
     """Every synced and effective table's plan: staged, flagged and compared in SQL.
 
     `users` is the run's staged users, or (an import of groups and roles only) an
     UnchangedPlan: the users stay as stored, and members are flagged against them.
-    Writes temporary tables only.
+    Writes temporary tables only, unless `writing` (inside the run's write transaction): then
+    a table that is empty is loaded directly, as there is nothing to compare it with.
     """
+
+    def stage(name: str, keys: tuple[str, ...]) -> StagedTable:
+        table = schema.metadata.tables[name]
+        direct = writing and _is_empty(connection, table)
+        return StagedTable(connection, table, keys, into_empty_table=direct)
+
     staged = {
-        name: StagedTable(connection, schema.metadata.tables[name], keys)
+        name: stage(name, keys)
         for name, keys in schema.SYNCED_TABLES.items()
         if name != schema.users.name
     }
@@ -59,8 +72,12 @@ def plan_run(connection: Connection, rows: TableRows, users: StagedTable | Uncha
         stored = _stored_counts(connection)
         if stored == last_success_counts(connection, schema.EFFECTIVE_TABLES):
             return plans | {name: _unchanged(name, count) for name, count in stored.items()}
-    effective = stage_effective(connection, rows, staged[schema.role_permissions.name])
+    effective = stage_effective(rows, staged[schema.role_permissions.name], stage)
     return plans | {name: table.plan() for name, table in effective.items()}
+
+
+def _is_empty(connection: Connection, table: Table) -> bool:
+    return connection.scalar(select(literal(1)).select_from(table).limit(1)) is None
 
 
 def _stored_counts(connection: Connection) -> dict[str, int]:

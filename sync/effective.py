@@ -13,10 +13,10 @@ answer "why does Ann have billing:write" with one query.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import insert, select
 
 from . import schema
 from .staging import STAGE_BATCH, StagedTable
@@ -51,7 +51,9 @@ def descendants(group_id: str, children: dict[str, list[str]]) -> dict[str, int]
 
 
 def stage_effective(
-    connection: Connection, rows: TableRows, role_permissions: StagedTable
+    rows: TableRows,
+    role_permissions: StagedTable,
+    stage: Callable[[str, tuple[str, ...]], StagedTable],
 ) -> dict[str, StagedTable]:
     """Stage the three effective tables from the run's new rows.
 
@@ -67,10 +69,7 @@ def stage_effective(
     group_roles = _index(
         (r["group_id"], r["role_id"]) for r in rows.tables[schema.group_roles.name]
     )
-    staged = {
-        name: StagedTable(connection, schema.metadata.tables[name], keys)
-        for name, keys in schema.EFFECTIVE_TABLES.items()
-    }
+    staged = {name: stage(name, keys) for name, keys in schema.EFFECTIVE_TABLES.items()}
     members_rows, roles_rows = [], []
     for role_id, user_ids in rows.role_users.items():
         roles_rows += [_user_role(user_id, role_id, DIRECT, "") for user_id in user_ids]
@@ -88,7 +87,7 @@ def stage_effective(
         if len(members_rows) + len(roles_rows) >= STAGE_BATCH:
             _flush(staged, members_rows, roles_rows)
     _flush(staged, members_rows, roles_rows)
-    _stage_permissions(connection, staged, role_permissions)
+    _stage_permissions(staged, role_permissions)
     return staged
 
 
@@ -103,9 +102,7 @@ def _flush(staged: dict[str, StagedTable], members_rows: list[Row], roles_rows: 
     roles_rows.clear()
 
 
-def _stage_permissions(
-    connection: Connection, staged: dict[str, StagedTable], role_permissions: StagedTable
-) -> None:
+def _stage_permissions(staged: dict[str, StagedTable], role_permissions: StagedTable) -> None:
     roles = staged[schema.effective_user_roles.name].twin
     links = role_permissions.twin
     pairs = (
@@ -114,6 +111,6 @@ def _stage_permissions(
         .distinct()
     )
     permissions = staged[schema.effective_user_permissions.name].twin
-    connection.execute(
+    role_permissions.connection.execute(
         insert(permissions).from_select(["user_id", "permission_id", "via_role_id"], pairs)
     )

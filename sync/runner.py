@@ -227,7 +227,7 @@ def _run(
             report.staging_seconds = users.seconds
             connection.commit()
             begin_writing(connection)
-            plans = plan_run(connection, rows, users)
+            plans = plan_run(connection, rows, users, writing=True)
             report.changes_logged = apply_run(connection, plans, settings.safeguard, run_id)
             report.counts = {name: plan.count for name, plan in plans.items()}
             _fill(report, api.stats, started)
