@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -13,19 +12,25 @@ import click
 from . import __version__
 from .cli_backfill import backfill
 from .cli_check import check
-from .cli_common import config_option, reports_errors, setup_logging, stop_on_sigterm
+from .cli_common import (
+    allow_deletes_option,
+    config_option,
+    print_summary,
+    reports_errors,
+    setup_logging,
+    show_dry_run,
+    stop_on_sigterm,
+)
 from .cli_db import db
 from .cli_demo import demo, simulate
 from .cli_graph import graph
 from .cli_status import status
-from .config import Settings, load_settings
-from .errors import EXIT_CHANGES_PENDING, EXIT_INTERNAL, EXIT_OK, Interrupted, SyncError
+from .config import load_settings
+from .errors import EXIT_INTERNAL, EXIT_OK, Interrupted, SyncError
 from .metrics import RunMetrics, previous_last_success, render, write_atomically
 from .redact import register_secret
-from .report import dry_run_text, summary_line
 from .runner import RunReport, run_sync
 from .runner import dry_run as plan_sync
-from .safeguard import EXIT_DELETE_GUARD
 
 log = logging.getLogger("sync")
 
@@ -53,11 +58,7 @@ def main(verbose: int, quiet: bool, log_format: str) -> None:
 
 @main.command()
 @config_option
-@click.option(
-    "--allow-deletes",
-    is_flag=True,
-    help="Accept deletes beyond the safeguard limits (and an empty source) for this run.",
-)
+@allow_deletes_option
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -114,24 +115,10 @@ def _run(config_path: str | None, allow_deletes: bool, dry_run: bool) -> RunRepo
     for warning in settings.warnings:
         log.warning(warning)
     if dry_run:
-        _dry_run(settings)
+        show_dry_run(plan_sync(settings))
     report = run_sync(settings)
-    for warning in report.warnings:
-        log.info(warning)
-    click.echo(summary_line(report))
+    print_summary(report)
     return report
-
-
-def _dry_run(settings: Settings) -> None:
-    result = plan_sync(settings)
-    for warning in result.warnings:
-        log.info(warning)
-    click.echo(dry_run_text(result))
-    if result.refusal:
-        for line in result.refusal.splitlines():
-            click.echo(f"a run would stop: {line}", err=True)
-        sys.exit(EXIT_DELETE_GUARD)
-    sys.exit(EXIT_CHANGES_PENDING if result.changed else EXIT_OK)
 
 
 for command in (db, demo, simulate, graph, status, backfill, check):

@@ -1,4 +1,5 @@
-"""What every command shares: the --config option, logging, and errors → messages + exit codes."""
+"""What commands share: the --config option, logging, errors → messages + exit codes, and how
+`run` and `import` print a run's outcome or a dry run."""
 
 from __future__ import annotations
 
@@ -7,13 +8,23 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from . import logs
-from .errors import EXIT_INTERNAL, EXIT_TERMINATED, Interrupted, SyncError
+from .errors import (
+    EXIT_CHANGES_PENDING,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    Interrupted,
+    SyncError,
+)
 from .redact import redact
+from .report import dry_run_text, summary_line
+from .runner import DryRun, RunReport
+from .safeguard import EXIT_DELETE_GUARD
 
 log = logging.getLogger("sync")
 
@@ -23,6 +34,12 @@ config_option = click.option(
     metavar="PATH",
     envvar="AUTHZ_SYNC_CONFIG",
     help="TOML settings file (default: $AUTHZ_SYNC_CONFIG). AUTHZ_SYNC_* variables override it.",
+)
+
+allow_deletes_option = click.option(
+    "--allow-deletes",
+    is_flag=True,
+    help="Accept deletes beyond the safeguard limits (and an empty source) for this run.",
 )
 
 
@@ -74,3 +91,22 @@ def _error(line: str) -> None:
         log.error(line)
     else:
         click.echo(f"Error: {line}", err=True)
+
+
+def print_summary(report: RunReport) -> None:
+    """The one line cron sees; the run's warnings only with -v."""
+    for warning in report.warnings:
+        log.info(warning)
+    click.echo(summary_line(report))
+
+
+def show_dry_run(result: DryRun) -> NoReturn:
+    """Print what a run would change; exit 0 (nothing), 4 (changes pending) or 3 (refused)."""
+    for warning in result.warnings:
+        log.info(warning)
+    click.echo(dry_run_text(result))
+    if result.refusal:
+        for line in result.refusal.splitlines():
+            click.echo(f"a run would stop: {line}", err=True)
+        sys.exit(EXIT_DELETE_GUARD)
+    sys.exit(EXIT_CHANGES_PENDING if result.changed else EXIT_OK)

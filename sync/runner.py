@@ -1,8 +1,9 @@
-"""One sync run: lock → schema → ledger → fetch → check → plan → safeguard → write, all or nothing.
+"""One sync run: lock → schema → ledger → read → check → plan → safeguard → write, all or nothing.
 
-Nothing is written to the synced tables until every record has been fetched and checked; the
-data and the run's `succeeded` ledger row are committed together. A failing run rolls back, then
-marks its ledger row `failed` (or `aborted` on SIGINT / SIGTERM) with the reason.
+`sync_snapshot` runs it for any snapshot source (sources.py), such as the extension's API.
+Nothing is written to the synced tables until every record has been read and checked; the data
+and the run's `succeeded` ledger row are committed together. A failing run rolls back, then marks
+its ledger row `failed` (or `aborted` on SIGINT / SIGTERM) with the reason.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import schema
-from .api import ExtensionApi, RequestStats
+from .api import RequestStats
 from .apply import apply_run, plan_run
-from .config import Settings
+from .config import DatabaseSettings, Settings
 from .database import (
     begin_writing,
     database_errors,
@@ -44,12 +45,12 @@ from .ledger import (
 )
 from .lock import run_lock
 from .logs import current_run
-from .paging import UserReader
 from .redact import redact
-from .safeguard import DeleteGuardError, check_deletes
+from .safeguard import DeleteGuardError, Safeguard, check_deletes
+from .sources import ApiSource, SnapshotSource, Users
 from .staging import StagedTable
 from .store import TableCount
-from .transform import Snapshot, TableRows, build_rows, user_row
+from .transform import TableRows, build_rows
 
 log = logging.getLogger(__name__)
 
@@ -77,41 +78,15 @@ class RunReport:
         return sum(getattr(self.counts[name], operation) for name in schema.SYNCED_TABLES)
 
 
-def fetch_snapshot(api: ExtensionApi, settings: Settings, users: StagedTable) -> Snapshot:
-    """Read the three lists, and stream every user into the `users` twin, slice by slice.
-
-    Each slice is validated and staged, then let go, so memory does not grow with the tenant.
-    Staged rows are committed as they come: the twin is temporary and private to this
-    connection, and a short transaction holds nothing back on the server during a long read.
-    """
-    api.check_scopes()
-    groups = api.list_all("groups")
-    roles = api.list_all("roles")
-    permissions = api.list_all("permissions")
-    reader = UserReader(api.users_page, settings.users_per_page, settings.concurrency)
-    for piece in reader.read():
-        users.add([user_row(user) for user in piece.values()])
-        users.connection.commit()
-    log.info(
-        "fetched %d users (%d slices), %d groups, %d roles, %d permissions",
-        reader.count,
-        len(reader.slices),
-        len(groups),
-        len(roles),
-        len(permissions),
-    )
-    return Snapshot(groups, roles, permissions)
-
-
-def fetch_rows(
-    api: ExtensionApi, settings: Settings, connection: Connection
-) -> tuple[StagedTable, TableRows]:
-    """Every table's new rows: users staged on `connection` (a temporary table), the rest in
-    memory. Writes nothing else."""
-    users = StagedTable(connection, schema.users, schema.SYNCED_TABLES[schema.users.name])
-    with api:
-        snapshot = fetch_snapshot(api, settings, users)
+def fetch_rows(source: SnapshotSource, connection: Connection) -> tuple[Users, TableRows]:
+    """Every table's new rows: users as the source gives them (staged on `connection`, or kept
+    as stored), the rest in memory. Writes nothing else."""
+    users, snapshot = source.read(connection)
     return users, build_rows(snapshot)
+
+
+def database_of(settings: Settings) -> DatabaseSettings:
+    return DatabaseSettings(settings.database_url, settings.database_schema)
 
 
 def run_sync(
@@ -120,8 +95,16 @@ def run_sync(
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RunReport:
-    """Run one sync; raises a SyncError (with its exit code) when the run fails."""
-    engine = open_engine(settings.database_url, schema=settings.database_schema)
+    """Sync the extension's API once; raises a SyncError (with its exit code) when it fails."""
+    source = ApiSource(settings, transport, sleep)
+    return sync_snapshot(source, database_of(settings), settings.safeguard)
+
+
+def sync_snapshot(
+    source: SnapshotSource, database: DatabaseSettings, safeguard: Safeguard
+) -> RunReport:
+    """One run from any source; raises a SyncError (with its exit code) when the run fails."""
+    engine = open_engine(database.url, schema=database.schema)
     try:
         with ExitStack() as held:
             with database_errors(engine):
@@ -129,10 +112,10 @@ def run_sync(
                 ensure_schema(engine)
                 if abandoned := mark_abandoned(engine):
                     log.warning("%d earlier run(s) died without finishing: abandoned", abandoned)
-                run_id = start_run(engine, settings.extension_url)
+                run_id = start_run(engine, source.label)
             token = current_run.set(run_id)
             try:
-                return _run(engine, run_id, settings, transport, sleep)
+                return _run(engine, run_id, source, safeguard)
             finally:
                 current_run.reset(token)
     finally:
@@ -183,54 +166,50 @@ def dry_run(
     Planning needs temporary tables, which a read-only connection may hold. A database without
     the schema yet is planned against an empty schema in a scratch SQLite file.
     """
-    engine = open_engine(settings.database_url, read_only=True, schema=settings.database_schema)
+    source = ApiSource(settings, transport, sleep)
+    return plan_snapshot(source, database_of(settings), settings.safeguard)
+
+
+def plan_snapshot(
+    source: SnapshotSource, database: DatabaseSettings, safeguard: Safeguard
+) -> DryRun:
+    """Read and plan like a run from any source; write nothing at all (see `dry_run`)."""
+    engine = open_engine(database.url, read_only=True, schema=database.schema)
     try:
         with database_errors(engine):
             has_schema = schema_is_current(engine)
         with database_errors(engine), ExitStack() as stack:
             target = engine if has_schema else stack.enter_context(scratch_engine())
             connection = stack.enter_context(target.connect())
-            api = ExtensionApi(settings, transport=transport, sleep=sleep)
-            users, rows = fetch_rows(api, settings, connection)
+            users, rows = fetch_rows(source, connection)
             plans = plan_run(connection, rows, users)
             samples = {name: Sample.of(plans[name]) for name in schema.SYNCED_TABLES}
             try:
-                check_deletes(
-                    {name: plans[name] for name in schema.SYNCED_TABLES}, settings.safeguard
-                )
+                check_deletes({name: plans[name] for name in schema.SYNCED_TABLES}, safeguard)
                 refusal = None
             except DeleteGuardError as error:
                 refusal = str(error)
             connection.rollback()
-        return DryRun(plans, samples, rows.warnings, refusal, api.stats.requests)
+        return DryRun(plans, samples, rows.warnings, refusal, source.stats.requests)
     finally:
         engine.dispose()
 
 
-def _run(
-    engine: Engine,
-    run_id: int,
-    settings: Settings,
-    transport: httpx.BaseTransport | None,
-    sleep: Callable[[float], None],
-) -> RunReport:
+def _run(engine: Engine, run_id: int, source: SnapshotSource, safeguard: Safeguard) -> RunReport:
     started = time.monotonic()
-    stats = RequestStats()
     committed: RunReport | None = None
     try:
-        api = ExtensionApi(settings, transport=transport, sleep=sleep)
-        stats = api.stats
         # One connection for the whole run: the staged (temporary) tables live in its session.
         with engine.connect() as connection:
-            users, rows = fetch_rows(api, settings, connection)
+            users, rows = fetch_rows(source, connection)
             report = RunReport(run_id, {}, rows.warnings, fetch_seconds=time.monotonic() - started)
-            report.staging_seconds = users.seconds
+            report.staging_seconds = users.seconds if isinstance(users, StagedTable) else 0.0
             connection.commit()
             begin_writing(connection)
             plans = plan_run(connection, rows, users, writing=True)
-            report.changes_logged = apply_run(connection, plans, settings.safeguard, run_id)
+            report.changes_logged = apply_run(connection, plans, safeguard, run_id)
             report.counts = {name: plan.count for name, plan in plans.items()}
-            _fill(report, api.stats, started)
+            _fill(report, source.stats, started)
             finish_run(connection, run_id, status=SUCCEEDED, exit_code=EXIT_OK, **_ledger(report))
             connection.commit()
         committed = report
@@ -243,11 +222,11 @@ def _run(
         )
         return report
     except SyncError as error:
-        _record_failure(engine, run_id, FAILED, error, error.exit_code, stats)
+        _record_failure(engine, run_id, FAILED, error, error.exit_code, source.stats)
         raise
     except SQLAlchemyError as error:
         failure = DatabaseError(f"writing to {redacted(engine.url)} failed: {first_line(error)}")
-        _record_failure(engine, run_id, FAILED, failure, failure.exit_code, stats)
+        _record_failure(engine, run_id, FAILED, failure, failure.exit_code, source.stats)
         raise failure from None
     except KeyboardInterrupt as interrupt:
         if committed is not None:  # the signal came after the commit: the run did succeed
@@ -255,11 +234,11 @@ def _run(
             return committed
         stop = Interrupted.of(interrupt)
         reason = f"interrupted by {stop.signal_name}; nothing was written"
-        _record_failure(engine, run_id, ABORTED, reason, stop.exit_code, stats)
+        _record_failure(engine, run_id, ABORTED, reason, stop.exit_code, source.stats)
         raise stop from None
     except Exception as error:  # a bug: still leave the ledger true, then let it surface
         reason = f"internal error {type(error).__name__}; nothing was written"
-        _record_failure(engine, run_id, FAILED, reason, EXIT_INTERNAL, stats)
+        _record_failure(engine, run_id, FAILED, reason, EXIT_INTERNAL, source.stats)
         raise
 
 

@@ -1,0 +1,84 @@
+"""Where a run's data comes from: the extension's API (`run`), or another source of the same lists.
+
+A source has a `label` (what the ledger's `source` column records), `stats` (the requests it
+sent) and `read(connection)`, which returns the users — staged into a temporary table on the
+run's connection, or an UnchangedPlan when the source holds none and the stored users stay —
+and the snapshot of groups, roles and permissions as the extension stores them. The runner takes
+any source and does the rest (lock, ledger, checks, plan, safeguard, writes) the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import httpx
+from sqlalchemy import Connection
+
+from . import schema
+from .api import ExtensionApi, RequestStats
+from .config import Settings
+from .paging import UserReader
+from .staging import StagedTable, UnchangedPlan
+from .transform import Snapshot, user_row
+
+log = logging.getLogger(__name__)
+
+Users = StagedTable | UnchangedPlan  # a run's new users, or "keep the stored ones"
+
+
+class SnapshotSource(Protocol):
+    label: str
+    stats: RequestStats
+
+    def read(self, connection: Connection) -> tuple[Users, Snapshot]: ...
+
+
+class ApiSource:
+    """Everything the extension's API answers: users, groups, roles and permissions."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.settings, self.transport, self.sleep = settings, transport, sleep
+        self.label = settings.extension_url
+        self.stats = RequestStats()
+
+    def read(self, connection: Connection) -> tuple[Users, Snapshot]:
+        """Users staged on `connection` (a temporary table), the lists in memory."""
+        users = StagedTable(connection, schema.users, schema.SYNCED_TABLES[schema.users.name])
+        api = ExtensionApi(self.settings, transport=self.transport, sleep=self.sleep)
+        self.stats = api.stats
+        with api:
+            return users, fetch_snapshot(api, self.settings, users)
+
+
+def fetch_snapshot(api: ExtensionApi, settings: Settings, users: StagedTable) -> Snapshot:
+    """Read the three lists, and stream every user into the `users` twin, slice by slice.
+
+    Each slice is validated and staged, then let go, so memory does not grow with the tenant.
+    Staged rows are committed as they come: the twin is temporary and private to this
+    connection, and a short transaction holds nothing back on the server during a long read.
+    """
+    api.check_scopes()
+    groups = api.list_all("groups")
+    roles = api.list_all("roles")
+    permissions = api.list_all("permissions")
+    reader = UserReader(api.users_page, settings.users_per_page, settings.concurrency)
+    for piece in reader.read():
+        users.add([user_row(user) for user in piece.values()])
+        users.connection.commit()
+    log.info(
+        "fetched %d users (%d slices), %d groups, %d roles, %d permissions",
+        reader.count,
+        len(reader.slices),
+        len(groups),
+        len(roles),
+        len(permissions),
+    )
+    return Snapshot(groups, roles, permissions)
