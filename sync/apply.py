@@ -57,12 +57,11 @@ def plan_run(
     users_table = users.twin if isinstance(users, StagedTable) else schema.users
     for name in (schema.group_members.name, schema.role_users.name):
         staged[name].mark_orphans(users_table)
+    users_plan = users.plan() if isinstance(users, StagedTable) else users
     plans = {
-        name: users.plan() if name == schema.users.name else staged[name].plan()
+        name: users_plan if name == schema.users.name else staged[name].plan()
         for name in schema.SYNCED_TABLES
     }
-    if isinstance(users, UnchangedPlan):
-        plans[schema.users.name] = users
     # The effective tables are a function of the link tables alone (user details and names do
     # not matter), written with them in one transaction: when no link changed and they still
     # hold what the last successful run wrote (not so right after an upgrade created them, or
