@@ -24,6 +24,7 @@ from .cli_common import (
 from .cli_db import db
 from .cli_demo import demo, simulate
 from .cli_graph import graph
+from .cli_import import import_file
 from .cli_status import status
 from .config import load_settings
 from .errors import EXIT_INTERNAL, EXIT_OK, Interrupted, SyncError
@@ -121,5 +122,5 @@ def _run(config_path: str | None, allow_deletes: bool, dry_run: bool) -> RunRepo
     return report
 
 
-for command in (db, demo, simulate, graph, status, backfill, check):
+for command in (db, demo, simulate, graph, status, backfill, check, import_file):
     main.add_command(command)

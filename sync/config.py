@@ -512,6 +512,27 @@ class DatabaseSettings:
     schema: str | None = None  # PostgreSQL: the schema that holds every table
 
 
+@dataclass(frozen=True)
+class ImportSettings:
+    """What `authz-sync import` needs: the database and the safeguard, no tenant."""
+
+    database: DatabaseSettings
+    safeguard: Safeguard = field(default_factory=Safeguard)
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+
+def load_import_settings(
+    config_path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> ImportSettings:
+    """The database and safeguard settings; the Auth0 and extension ones may stay unset."""
+    path, document, values, problems = _read_values(config_path, environ)
+    safeguard = _safeguard(values, problems)
+    if problems:
+        raise ConfigError(problems)
+    database = DatabaseSettings(values["database.url"], values["database.schema"])
+    return ImportSettings(database, safeguard, _file_warnings(path, document))
+
+
 def load_database_settings(
     config_path: str | None, environ: Mapping[str, str] | None = None
 ) -> DatabaseSettings:

@@ -8,6 +8,8 @@
     │   └── RetryableApiError      internal: a 429/5xx/transport failure worth another try
     ├── ApiDataError          65   the extension answered data we cannot store faithfully
     │   └── IncompleteReadError    the user list could not be read completely
+    │                              (an export file that is not one is an ApiDataError too)
+    ├── InputFileError        66   `import`: the export file cannot be read
     ├── DatabaseError         74   the database refused or lost the connection
     │   └── SchemaError       78   the database schema is not the one this version expects
     ├── DeleteGuardError       3   the run would delete more than the safeguard allows
@@ -25,6 +27,7 @@ EXIT_OK = 0
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug; the traceback goes to the log
 EXIT_CONFIG = 2  # same code click uses for a wrong command line
 EXIT_DATA = 65  # EX_DATAERR
+EXIT_NOINPUT = 66  # EX_NOINPUT: an input file does not exist or cannot be read
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE
 EXIT_IO = 74  # EX_IOERR
 EXIT_NOPERM = 77  # EX_NOPERM
@@ -88,6 +91,12 @@ class ApiDataError(SyncError):
 
 class IncompleteReadError(ApiDataError):
     """Not every user could be read; storing the rest would pass a partial copy off as whole."""
+
+
+class InputFileError(SyncError):
+    """`authz-sync import`: the export file is missing or unreadable; nothing was touched."""
+
+    exit_code = EXIT_NOINPUT
 
 
 class DatabaseError(SyncError):

@@ -15,13 +15,14 @@ from collections.abc import Callable
 from typing import Protocol
 
 import httpx
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
 from . import schema
 from .api import ExtensionApi, RequestStats
 from .config import Settings
 from .paging import UserReader
 from .staging import StagedTable, UnchangedPlan
+from .store import TableCount
 from .transform import Snapshot, user_row
 
 log = logging.getLogger(__name__)
@@ -82,3 +83,12 @@ def fetch_snapshot(api: ExtensionApi, settings: Settings, users: StagedTable) ->
         len(permissions),
     )
     return Snapshot(groups, roles, permissions)
+
+
+def stored_users(connection: Connection) -> UnchangedPlan:
+    """The users as the database holds them, for a source that has none (an export file): they
+    stay as they are, and members are flagged `is_orphan` against them (apply.plan_run)."""
+    rows = connection.scalar(select(func.count()).select_from(schema.users))
+    count = TableCount(fetched=rows, unchanged=rows)
+    keys = schema.SYNCED_TABLES[schema.users.name]
+    return UnchangedPlan(schema.users, keys, count, rows_before=rows)
