@@ -23,7 +23,7 @@ from e2e import (
     read_tables,
     sorted_truth,
 )
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.engine import make_url
 
 from sync import schema
@@ -383,3 +383,25 @@ def test_an_import_while_a_run_holds_the_database_exits_75(sim, database_url, tm
     assert result.exit_code == 75, result.output
     assert result.stderr.startswith("Error: another authz-sync run is using ")
     assert import_file(export, database_url).exit_code == 0  # the lock went with its holder
+
+
+def test_an_import_writes_into_the_configured_postgresql_schema(
+    sim, tenant, postgresql_url, tmp_path
+):
+    env = command_env(sim, postgresql_url, AUTHZ_SYNC_DATABASE_SCHEMA="tenant_a")
+    assert authz_sync("run", env=env).exit_code == 0
+    users_before = read_tables(postgresql_url, "tenant_a")[schema.users.name]
+    tenant.groups[0]["name"] = "Imported into tenant_a"
+    export = save_export(sim, tmp_path / "export.json")
+
+    result = import_file(export, postgresql_url, AUTHZ_SYNC_DATABASE_SCHEMA="tenant_a")
+    assert result.exit_code == 0, result.output
+    assert SUMMARY.fullmatch(result.stdout).group(4, 5, 6) == ("0", "1", "0")
+    tables = read_tables(postgresql_url, "tenant_a")
+    assert_tables_equal(tables, sorted_truth(ground_truth(tenant)))
+    assert tables[schema.users.name] == users_before
+    assert ledger(postgresql_url, "tenant_a")[-1]["source"].startswith("file:export.json ")
+    engine = create_engine(postgresql_url)
+    with engine.connect() as connection:  # nothing landed in the default schema
+        assert not [n for n in inspect(connection).get_table_names() if n.startswith("authz_")]
+    engine.dispose()
