@@ -13,7 +13,13 @@ import click
 from . import __version__
 from .cli_backfill import backfill
 from .cli_check import check
-from .cli_common import config_option, reports_errors, setup_logging, stop_on_sigterm
+from .cli_common import (
+    config_option,
+    progress_bars,
+    reports_errors,
+    setup_logging,
+    stop_on_sigterm,
+)
 from .cli_db import db
 from .cli_demo import demo, simulate
 from .cli_graph import graph
@@ -115,7 +121,8 @@ def _run(config_path: str | None, allow_deletes: bool, dry_run: bool) -> RunRepo
         log.warning(warning)
     if dry_run:
         _dry_run(settings)
-    report = run_sync(settings)
+    with progress_bars() as progress:
+        report = run_sync(settings, progress=progress)
     for warning in report.warnings:
         log.info(warning)
     click.echo(summary_line(report))
@@ -123,7 +130,8 @@ def _run(config_path: str | None, allow_deletes: bool, dry_run: bool) -> RunRepo
 
 
 def _dry_run(settings: Settings) -> None:
-    result = plan_sync(settings)
+    with progress_bars() as progress:
+        result = plan_sync(settings, progress=progress)
     for warning in result.warnings:
         log.info(warning)
     click.echo(dry_run_text(result))

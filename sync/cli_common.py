@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from . import logs
+from . import logs, progress
 from .errors import EXIT_INTERNAL, EXIT_TERMINATED, Interrupted, SyncError
 from .redact import redact
 
@@ -29,6 +29,12 @@ config_option = click.option(
 def setup_logging(verbose: int, quiet: bool, log_format: str = "text") -> None:
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logs.setup(logging.ERROR if quiet else level, log_format)
+
+
+def progress_bars() -> progress.Progress:
+    """Bars on stderr when it is a terminal, unless --quiet or --log-format json say otherwise."""
+    options = click.get_current_context().find_root().params
+    return progress.on_stderr(not options.get("quiet") and options.get("log_format") != "json")
 
 
 def stop_on_sigterm() -> None:

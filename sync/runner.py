@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import httpx
 from sqlalchemy import Connection, Engine
@@ -45,6 +47,7 @@ from .ledger import (
 from .lock import run_lock
 from .logs import current_run
 from .paging import UserReader
+from .progress import NO_PROGRESS, Progress
 from .redact import redact
 from .safeguard import DeleteGuardError, check_deletes
 from .staging import StagedTable
@@ -77,7 +80,9 @@ class RunReport:
         return sum(getattr(self.counts[name], operation) for name in schema.SYNCED_TABLES)
 
 
-def fetch_snapshot(api: ExtensionApi, settings: Settings, users: StagedTable) -> Snapshot:
+def fetch_snapshot(
+    api: ExtensionApi, settings: Settings, users: StagedTable, progress: Progress = NO_PROGRESS
+) -> Snapshot:
     """Read the three lists, and stream every user into the `users` twin, slice by slice.
 
     Each slice is validated and staged, then let go, so memory does not grow with the tenant.
@@ -85,10 +90,15 @@ def fetch_snapshot(api: ExtensionApi, settings: Settings, users: StagedTable) ->
     connection, and a short transaction holds nothing back on the server during a long read.
     """
     api.check_scopes()
-    groups = api.list_all("groups")
-    roles = api.list_all("roles")
-    permissions = api.list_all("permissions")
-    reader = UserReader(api.users_page, settings.users_per_page, settings.concurrency)
+    groups = _list_all(api, "groups", progress)
+    roles = _list_all(api, "roles", progress)
+    permissions = _list_all(api, "permissions", progress)
+    reader = UserReader(
+        api.users_page,
+        settings.users_per_page,
+        settings.concurrency,
+        on_progress=partial(progress.update, "users"),
+    )
     for piece in reader.read():
         users.add([user_row(user) for user in piece.values()])
         users.connection.commit()
@@ -103,14 +113,21 @@ def fetch_snapshot(api: ExtensionApi, settings: Settings, users: StagedTable) ->
     return Snapshot(groups, roles, permissions)
 
 
+def _list_all(api: ExtensionApi, resource: str, progress: Progress) -> list[dict[str, Any]]:
+    progress.update(resource, 0)  # one request: a pulsing bar until it answers
+    records = api.list_all(resource)
+    progress.update(resource, len(records), len(records))
+    return records
+
+
 def fetch_rows(
-    api: ExtensionApi, settings: Settings, connection: Connection
+    api: ExtensionApi, settings: Settings, connection: Connection, progress: Progress = NO_PROGRESS
 ) -> tuple[StagedTable, TableRows]:
     """Every table's new rows: users staged on `connection` (a temporary table), the rest in
     memory. Writes nothing else."""
     users = StagedTable(connection, schema.users, schema.SYNCED_TABLES[schema.users.name])
     with api:
-        snapshot = fetch_snapshot(api, settings, users)
+        snapshot = fetch_snapshot(api, settings, users, progress)
     return users, build_rows(snapshot)
 
 
@@ -119,6 +136,7 @@ def run_sync(
     *,
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    progress: Progress = NO_PROGRESS,
 ) -> RunReport:
     """Run one sync; raises a SyncError (with its exit code) when the run fails."""
     engine = open_engine(settings.database_url, schema=settings.database_schema)
@@ -132,7 +150,7 @@ def run_sync(
                 run_id = start_run(engine, settings.extension_url)
             token = current_run.set(run_id)
             try:
-                return _run(engine, run_id, settings, transport, sleep)
+                return _run(engine, run_id, settings, transport, sleep, progress)
             finally:
                 current_run.reset(token)
     finally:
@@ -177,6 +195,7 @@ def dry_run(
     *,
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    progress: Progress = NO_PROGRESS,
 ) -> DryRun:
     """Fetch and plan like a run; write nothing at all: no lock, no ledger row, no history.
 
@@ -191,8 +210,8 @@ def dry_run(
             target = engine if has_schema else stack.enter_context(scratch_engine())
             connection = stack.enter_context(target.connect())
             api = ExtensionApi(settings, transport=transport, sleep=sleep)
-            users, rows = fetch_rows(api, settings, connection)
-            plans = plan_run(connection, rows, users)
+            users, rows = fetch_rows(api, settings, connection, progress)
+            plans = _compare(connection, rows, users, progress)
             samples = {name: Sample.of(plans[name]) for name in schema.SYNCED_TABLES}
             try:
                 check_deletes(
@@ -213,6 +232,7 @@ def _run(
     settings: Settings,
     transport: httpx.BaseTransport | None,
     sleep: Callable[[float], None],
+    progress: Progress = NO_PROGRESS,
 ) -> RunReport:
     started = time.monotonic()
     stats = RequestStats()
@@ -222,13 +242,15 @@ def _run(
         stats = api.stats
         # One connection for the whole run: the staged (temporary) tables live in its session.
         with engine.connect() as connection:
-            users, rows = fetch_rows(api, settings, connection)
+            users, rows = fetch_rows(api, settings, connection, progress)
             report = RunReport(run_id, {}, rows.warnings, fetch_seconds=time.monotonic() - started)
             report.staging_seconds = users.seconds
             connection.commit()
             begin_writing(connection)
-            plans = plan_run(connection, rows, users, writing=True)
-            report.changes_logged = apply_run(connection, plans, settings.safeguard, run_id)
+            plans = _compare(connection, rows, users, progress, writing=True)
+            report.changes_logged = apply_run(
+                connection, plans, settings.safeguard, run_id, progress
+            )
             report.counts = {name: plan.count for name, plan in plans.items()}
             _fill(report, api.stats, started)
             finish_run(connection, run_id, status=SUCCEEDED, exit_code=EXIT_OK, **_ledger(report))
@@ -261,6 +283,15 @@ def _run(
         reason = f"internal error {type(error).__name__}; nothing was written"
         _record_failure(engine, run_id, FAILED, reason, EXIT_INTERNAL, stats)
         raise
+
+
+def _compare(
+    connection: Connection, rows: TableRows, users: StagedTable, progress: Progress, **options
+) -> dict:
+    progress.update("compare", 0)
+    plans = plan_run(connection, rows, users, **options)
+    progress.update("compare", len(plans), len(plans), "tables")
+    return plans
 
 
 def _fill(report: RunReport, stats: RequestStats, started: float) -> None:
