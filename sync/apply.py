@@ -11,6 +11,7 @@ from . import schema
 from .effective import stage_effective
 from .history import write_changes, write_history
 from .ledger import last_success_counts, utcnow
+from .progress import NO_PROGRESS, Progress
 from .safeguard import Safeguard, check_deletes
 from .staging import StagedTable, UnchangedPlan
 from .store import TableCount
@@ -92,13 +93,31 @@ def _unchanged(name: str, rows: int) -> UnchangedPlan:
     return UnchangedPlan(table, keys, count, rows_before=rows)
 
 
-def apply_run(connection: Connection, plans: dict, safeguard: Safeguard, run_id: int) -> int:
-    """Write the plans (after the safeguard agrees); returns the number of changes logged."""
+def apply_run(
+    connection: Connection,
+    plans: dict,
+    safeguard: Safeguard,
+    run_id: int,
+    progress: Progress = NO_PROGRESS,
+) -> int:
+    """Write the plans (after the safeguard agrees); returns the number of changes logged.
+
+    The "write" progress counts rows written out of the rows to write, table by table.
+    """
     check_deletes({name: plans[name] for name in schema.SYNCED_TABLES}, safeguard)
     now = utcnow()
+    total, done = sum(_writes(plan) for plan in plans.values()), 0
+    progress.update("write", done, total, "change log and history")
     # The change log and the history read the difference, so they come before the writes.
     logged = write_changes(connection, plans, run_id, now)
     write_history(connection, plans, run_id, now)
-    for plan in plans.values():
+    for name, plan in plans.items():
+        progress.update("write", done, total, name)
         plan.write(connection, now)
+        done += _writes(plan)
+    progress.update("write", done, total)
     return logged
+
+
+def _writes(plan) -> int:
+    return plan.count.inserted + plan.count.updated + plan.count.deleted

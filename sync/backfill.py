@@ -59,6 +59,8 @@ def backfill_user_details(
             todo = _users_to_fetch(engine, backfill_id)
             report = BackfillReport(backfill_id, 0, 0, len(todo), resumed)
             with ExtensionApi(settings, transport=transport, sleep=sleep) as api:
+                if progress:
+                    progress(0, report.total)
                 for chunk in batches(todo, CHECKPOINT):
                     _fetch_chunk(engine, api, backfill_id, chunk, report)
                     if progress:

@@ -16,6 +16,7 @@ from .cli_common import (
     allow_deletes_option,
     config_option,
     print_summary,
+    progress_bars,
     reports_errors,
     setup_logging,
     show_dry_run,
@@ -116,8 +117,11 @@ def _run(config_path: str | None, allow_deletes: bool, dry_run: bool) -> RunRepo
     for warning in settings.warnings:
         log.warning(warning)
     if dry_run:
-        show_dry_run(plan_sync(settings))
-    report = run_sync(settings)
+        with progress_bars() as progress:
+            result = plan_sync(settings, progress=progress)
+        show_dry_run(result)
+    with progress_bars() as progress:
+        report = run_sync(settings, progress=progress)
     print_summary(report)
     return report
 

@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-import time
+from functools import partial
 
 import click
 
 from .backfill import backfill_user_details
-from .cli_common import config_option, reports_errors
+from .cli_common import config_option, progress_bars, reports_errors
 from .config import load_settings
 from .redact import register_secret
-
-
-class ProgressLine:
-    """`1,234/20,000 users (6%), ETA 3m12s` redrawn on a terminal; silent in cron."""
-
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-        self.enabled = sys.stderr.isatty()
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or not total:
-            return
-        elapsed = time.monotonic() - self.started
-        eta = elapsed / done * (total - done) if done else 0
-        minutes, seconds = divmod(int(eta), 60)
-        line = f"{done:,}/{total:,} users ({done / total:.0%}), ETA {minutes}m{seconds:02d}s"
-        click.echo(f"\r{line}", nl=False, err=True)
-        if done >= total:
-            click.echo("", err=True)
 
 
 @click.command()
@@ -52,7 +32,9 @@ def backfill(config_path: str | None, user_details: bool, restart: bool) -> None
         raise click.UsageError("say what to backfill: --user-details")
     settings = load_settings(config_path)
     register_secret(settings.client_secret.reveal())
-    report = backfill_user_details(settings, restart=restart, progress=ProgressLine())
+    with progress_bars() as progress:
+        on_progress = partial(progress.update, "profiles")
+        report = backfill_user_details(settings, restart=restart, progress=on_progress)
     verb = "resumed" if report.resumed else "started"
     click.echo(
         f"backfill {report.backfill_id} ({verb}) finished: {report.fetched} profiles fetched, "

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 import click
 
-from . import logs
+from . import logs, progress
 from .errors import (
     EXIT_CHANGES_PENDING,
     EXIT_INTERNAL,
@@ -46,6 +46,12 @@ allow_deletes_option = click.option(
 def setup_logging(verbose: int, quiet: bool, log_format: str = "text") -> None:
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logs.setup(logging.ERROR if quiet else level, log_format)
+
+
+def progress_bars() -> progress.Progress:
+    """Bars on stderr when it is a terminal, unless --quiet or --log-format json say otherwise."""
+    options = click.get_current_context().find_root().params
+    return progress.on_stderr(not options.get("quiet") and options.get("log_format") != "json")
 
 
 def stop_on_sigterm() -> None:

@@ -9,7 +9,7 @@ import click
 from sqlalchemy import text
 
 from . import database
-from .cli_common import reports_errors
+from .cli_common import progress_bars, reports_errors
 from .config import DEFAULT_AUDIENCE, Secret, Settings, normalize_database_url
 from .report import summary_table
 from .runner import run_sync
@@ -91,7 +91,8 @@ def demo(database_url: str, **tenant_size: int) -> None:
         settings = simulator_settings(sim, database_url, safeguard=Safeguard(allow_deletes=True))
         click.echo(f"simulator: {tenant_size['users']} users on {sim.api_url}")
         _upgrade(settings)  # the demo's own file: migrate it rather than refuse it
-        report = run_sync(settings)
+        with progress_bars() as progress:
+            report = run_sync(settings, progress=progress)
     click.echo(f"database: {database.redacted(settings.database_url)}\n")
     click.echo(summary_table(report))
     click.echo(

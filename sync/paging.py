@@ -35,6 +35,7 @@ AUTH0_EPOCH = datetime(2013, 1, 1, tzinfo=timezone.utc)  # no tenant has users f
 RESOLUTION = timedelta(milliseconds=1)  # created_at precision in Auth0
 
 FetchPage = Callable[[int, int, "str | None"], dict[str, Any]]
+OnProgress = Callable[[int, int], None]  # (users read, users the tenant holds)
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,11 @@ class UserReader:
         per_page: int = 100,
         concurrency: int = 1,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        on_progress: OnProgress | None = None,
     ):
         self.fetch = fetch
+        self.on_progress = on_progress or (lambda done, total: None)
+        self.total = 0  # what the first answer said the tenant holds
         self.per_page = per_page
         # What one query can deliver: whole pages within the first 1000 (990 with 30 per page).
         self.cap = SEARCH_CAP // per_page * per_page
@@ -118,10 +122,12 @@ class UserReader:
         can store each slice and let it go: memory does not grow with the tenant."""
         self.count = 0
         first = self.fetch(1, self.per_page, None)
+        self.total = first["total"]
         if first["total"] < self.cap:
             yield self._read_slice(Slice(), first)
         else:
             yield from self._walk(first["total"])
+        self.on_progress(self.count, self.count)  # the tenant may have changed meanwhile
 
     def read_all(self) -> dict[str, dict[str, Any]]:
         """Every user in one dict: for tests and small tenants."""
@@ -184,6 +190,7 @@ class UserReader:
                 total = page["total"]  # the latest count: users come and go during a read
                 for user in _page_users(page):
                     seen[user["user_id"]] = user
+                self.on_progress(self.count + len(seen), self.total)
             if len(seen) >= total:
                 self.count += len(seen)
                 return seen

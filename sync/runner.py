@@ -45,6 +45,7 @@ from .ledger import (
 )
 from .lock import run_lock
 from .logs import current_run
+from .progress import NO_PROGRESS, Progress
 from .redact import redact
 from .safeguard import DeleteGuardError, Safeguard, check_deletes
 from .sources import ApiSource, SnapshotSource, Users
@@ -94,14 +95,18 @@ def run_sync(
     *,
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    progress: Progress = NO_PROGRESS,
 ) -> RunReport:
     """Sync the extension's API once; raises a SyncError (with its exit code) when it fails."""
-    source = ApiSource(settings, transport, sleep)
-    return sync_snapshot(source, database_of(settings), settings.safeguard)
+    source = ApiSource(settings, transport, sleep, progress)
+    return sync_snapshot(source, database_of(settings), settings.safeguard, progress)
 
 
 def sync_snapshot(
-    source: SnapshotSource, database: DatabaseSettings, safeguard: Safeguard
+    source: SnapshotSource,
+    database: DatabaseSettings,
+    safeguard: Safeguard,
+    progress: Progress = NO_PROGRESS,
 ) -> RunReport:
     """One run from any source; raises a SyncError (with its exit code) when the run fails."""
     engine = open_engine(database.url, schema=database.schema)
@@ -115,7 +120,7 @@ def sync_snapshot(
                 run_id = start_run(engine, source.label)
             token = current_run.set(run_id)
             try:
-                return _run(engine, run_id, source, safeguard)
+                return _run(engine, run_id, source, safeguard, progress)
             finally:
                 current_run.reset(token)
     finally:
@@ -160,18 +165,22 @@ def dry_run(
     *,
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    progress: Progress = NO_PROGRESS,
 ) -> DryRun:
     """Fetch and plan like a run; write nothing at all: no lock, no ledger row, no history.
 
     Planning needs temporary tables, which a read-only connection may hold. A database without
     the schema yet is planned against an empty schema in a scratch SQLite file.
     """
-    source = ApiSource(settings, transport, sleep)
-    return plan_snapshot(source, database_of(settings), settings.safeguard)
+    source = ApiSource(settings, transport, sleep, progress)
+    return plan_snapshot(source, database_of(settings), settings.safeguard, progress)
 
 
 def plan_snapshot(
-    source: SnapshotSource, database: DatabaseSettings, safeguard: Safeguard
+    source: SnapshotSource,
+    database: DatabaseSettings,
+    safeguard: Safeguard,
+    progress: Progress = NO_PROGRESS,
 ) -> DryRun:
     """Read and plan like a run from any source; write nothing at all (see `dry_run`)."""
     engine = open_engine(database.url, read_only=True, schema=database.schema)
@@ -182,7 +191,7 @@ def plan_snapshot(
             target = engine if has_schema else stack.enter_context(scratch_engine())
             connection = stack.enter_context(target.connect())
             users, rows = fetch_rows(source, connection)
-            plans = plan_run(connection, rows, users)
+            plans = _compare(connection, rows, users, progress)
             samples = {name: Sample.of(plans[name]) for name in schema.SYNCED_TABLES}
             try:
                 check_deletes({name: plans[name] for name in schema.SYNCED_TABLES}, safeguard)
@@ -195,7 +204,13 @@ def plan_snapshot(
         engine.dispose()
 
 
-def _run(engine: Engine, run_id: int, source: SnapshotSource, safeguard: Safeguard) -> RunReport:
+def _run(
+    engine: Engine,
+    run_id: int,
+    source: SnapshotSource,
+    safeguard: Safeguard,
+    progress: Progress,
+) -> RunReport:
     started = time.monotonic()
     committed: RunReport | None = None
     try:
@@ -206,8 +221,8 @@ def _run(engine: Engine, run_id: int, source: SnapshotSource, safeguard: Safegua
             report.staging_seconds = users.seconds if isinstance(users, StagedTable) else 0.0
             connection.commit()
             begin_writing(connection)
-            plans = plan_run(connection, rows, users, writing=True)
-            report.changes_logged = apply_run(connection, plans, safeguard, run_id)
+            plans = _compare(connection, rows, users, progress, writing=True)
+            report.changes_logged = apply_run(connection, plans, safeguard, run_id, progress)
             report.counts = {name: plan.count for name, plan in plans.items()}
             _fill(report, source.stats, started)
             finish_run(connection, run_id, status=SUCCEEDED, exit_code=EXIT_OK, **_ledger(report))
@@ -240,6 +255,15 @@ def _run(engine: Engine, run_id: int, source: SnapshotSource, safeguard: Safegua
         reason = f"internal error {type(error).__name__}; nothing was written"
         _record_failure(engine, run_id, FAILED, reason, EXIT_INTERNAL, source.stats)
         raise
+
+
+def _compare(
+    connection: Connection, rows: TableRows, users: Users, progress: Progress, **options
+) -> dict:
+    progress.update("compare", 0)
+    plans = plan_run(connection, rows, users, **options)
+    progress.update("compare", len(plans), len(plans), "tables")
+    return plans
 
 
 def _fill(report: RunReport, stats: RequestStats, started: float) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from functools import partial
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy import Connection, func, select
@@ -21,6 +22,7 @@ from . import schema
 from .api import ExtensionApi, RequestStats
 from .config import Settings
 from .paging import UserReader
+from .progress import NO_PROGRESS, Progress
 from .staging import StagedTable, UnchangedPlan
 from .store import TableCount
 from .transform import Snapshot, user_row
@@ -45,8 +47,10 @@ class ApiSource:
         settings: Settings,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        progress: Progress = NO_PROGRESS,
     ):
         self.settings, self.transport, self.sleep = settings, transport, sleep
+        self.progress = progress
         self.label = settings.extension_url
         self.stats = RequestStats()
 
@@ -56,10 +60,12 @@ class ApiSource:
         api = ExtensionApi(self.settings, transport=self.transport, sleep=self.sleep)
         self.stats = api.stats
         with api:
-            return users, fetch_snapshot(api, self.settings, users)
+            return users, fetch_snapshot(api, self.settings, users, self.progress)
 
 
-def fetch_snapshot(api: ExtensionApi, settings: Settings, users: StagedTable) -> Snapshot:
+def fetch_snapshot(
+    api: ExtensionApi, settings: Settings, users: StagedTable, progress: Progress = NO_PROGRESS
+) -> Snapshot:
     """Read the three lists, and stream every user into the `users` twin, slice by slice.
 
     Each slice is validated and staged, then let go, so memory does not grow with the tenant.
@@ -67,10 +73,15 @@ def fetch_snapshot(api: ExtensionApi, settings: Settings, users: StagedTable) ->
     connection, and a short transaction holds nothing back on the server during a long read.
     """
     api.check_scopes()
-    groups = api.list_all("groups")
-    roles = api.list_all("roles")
-    permissions = api.list_all("permissions")
-    reader = UserReader(api.users_page, settings.users_per_page, settings.concurrency)
+    groups = _list_all(api, "groups", progress)
+    roles = _list_all(api, "roles", progress)
+    permissions = _list_all(api, "permissions", progress)
+    reader = UserReader(
+        api.users_page,
+        settings.users_per_page,
+        settings.concurrency,
+        on_progress=partial(progress.update, "users"),
+    )
     for piece in reader.read():
         users.add([user_row(user) for user in piece.values()])
         users.connection.commit()
@@ -83,6 +94,13 @@ def fetch_snapshot(api: ExtensionApi, settings: Settings, users: StagedTable) ->
         len(permissions),
     )
     return Snapshot(groups, roles, permissions)
+
+
+def _list_all(api: ExtensionApi, resource: str, progress: Progress) -> list[dict[str, Any]]:
+    progress.update(resource, 0)  # one request: a pulsing bar until it answers
+    records = api.list_all(resource)
+    progress.update(resource, len(records), len(records))
+    return records
 
 
 def stored_users(connection: Connection) -> UnchangedPlan:

@@ -88,6 +88,8 @@ def test_the_installed_wheel_migrates_and_syncs_outside_the_checkout(tmp_path):
     """The wheel alone (no checkout on the path) carries what `demo` needs, migrations too."""
     import subprocess
     import sys
+    import sysconfig
+    from pathlib import Path
 
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-q", "-w", str(tmp_path)],
@@ -95,8 +97,19 @@ def test_the_installed_wheel_migrates_and_syncs_outside_the_checkout(tmp_path):
     )
     (wheel,) = tmp_path.glob("authz_sync-*.whl")
     venv = tmp_path / "venv"
-    # Dependencies from this interpreter; authz-sync itself only from the wheel.
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    # Dependencies from this interpreter's environment (a virtualenv's too, which
+    # --system-site-packages would miss); authz-sync itself only from the wheel. A .pth line only
+    # adds the directory: its own .pth files (the checkout's editable install) are not run.
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    purelib = [
+        str(venv / "bin" / "python"),
+        "-c",
+        "import sysconfig; print(sysconfig.get_path('purelib'))",
+    ]
+    venv_site = Path(
+        subprocess.run(purelib, capture_output=True, text=True, check=True).stdout.strip()
+    )
+    (venv_site / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)]
     subprocess.run(pip, check=True)
     workdir = tmp_path / "elsewhere"
