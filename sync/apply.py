@@ -1,6 +1,7 @@
 """One run's writes, in the caller's transaction: plan → safeguard → change log → history → rows.
 
-`plan_run` only reads, so a dry run shares it; `apply_run` writes what a plan says.
+`plan_run` writes only temporary tables (or, inside a run, empty tables), so a dry run shares
+it; `apply_run` writes what a plan says.
 """
 
 from __future__ import annotations

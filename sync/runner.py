@@ -149,7 +149,7 @@ class Sample:
 class DryRun:
     """What a run would write, computed without writing anything."""
 
-    plans: dict  # name → store.TablePlan or staging.StagedPlan: their counts
+    plans: dict  # name → a staging.Plan: its counts (its rows went with the connection)
     samples: dict[str, Sample]  # of the synced tables
     warnings: list[str]
     refusal: str | None  # the safeguard's message, when a real run would be refused
