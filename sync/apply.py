@@ -15,7 +15,6 @@ from .ledger import last_success_counts, utcnow
 from .progress import NO_PROGRESS, Progress
 from .safeguard import Safeguard, check_deletes
 from .staging import StagedTable, UnchangedPlan
-from .store import TableCount
 from .transform import TableRows
 
 # What effective.py derives the effective tables from.
@@ -89,9 +88,7 @@ def _stored_counts(connection: Connection) -> dict[str, int]:
 
 
 def _unchanged(name: str, rows: int) -> UnchangedPlan:
-    count = TableCount(fetched=rows, unchanged=rows)
-    table, keys = schema.metadata.tables[name], schema.EFFECTIVE_TABLES[name]
-    return UnchangedPlan(table, keys, count, rows_before=rows)
+    return UnchangedPlan.holding(schema.metadata.tables[name], schema.EFFECTIVE_TABLES[name], rows)
 
 
 def apply_run(

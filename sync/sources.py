@@ -24,7 +24,6 @@ from .config import Settings
 from .paging import UserReader
 from .progress import NO_PROGRESS, Progress
 from .staging import StagedTable, UnchangedPlan
-from .store import TableCount
 from .transform import Snapshot, user_row
 
 log = logging.getLogger(__name__)
@@ -107,6 +106,4 @@ def stored_users(connection: Connection) -> UnchangedPlan:
     """The users as the database holds them, for a source that has none (an export file): they
     stay as they are, and members are flagged `is_orphan` against them (apply.plan_run)."""
     rows = connection.scalar(select(func.count()).select_from(schema.users))
-    count = TableCount(fetched=rows, unchanged=rows)
-    keys = schema.SYNCED_TABLES[schema.users.name]
-    return UnchangedPlan(schema.users, keys, count, rows_before=rows)
+    return UnchangedPlan.holding(schema.users, schema.SYNCED_TABLES[schema.users.name], rows)

@@ -217,15 +217,17 @@ class StagedPlan:
         return list(self._rows(self._gone(), limit))
 
     def updated_pairs(self, limit: int | None = None) -> list[tuple[dict, dict]]:
-        if not self._others:  # a key-only table has no updates
-            return []
-        return [self._split(row) for row in self._rows(self._changed(), limit)]
+        return list(self._updates(limit))
+
+    def _updates(self, limit: int | None = None) -> Iterator[tuple[dict, dict]]:
+        if self._others:  # a key-only table has no updates
+            yield from (self._split(row) for row in self._rows(self._changed(), limit))
 
     def change_rows(self) -> Iterator[tuple[str, dict | None, dict | None]]:
         """(operation, before, after) for every change, read back page by page."""
         for row in self._rows(self.new_rows()):
             yield "insert", None, row
-        for before, after in self.updated_pairs():
+        for before, after in self._updates():  # page by page: a night of logins is many
             yield "update", before, after
         for row in self._rows(self._gone()):
             yield "delete", row, None
@@ -287,6 +289,11 @@ class UnchangedPlan:
     count: TableCount
     rows_before: int
     changed = False
+
+    @classmethod
+    def holding(cls, table: Table, keys: Sequence[str], rows: int) -> UnchangedPlan:
+        """The plan of a table that keeps its `rows` rows as they are."""
+        return cls(table, keys, TableCount(fetched=rows, unchanged=rows), rows_before=rows)
 
     def inserted_rows(self, limit: int | None = None) -> list[dict[str, Any]]:
         return []
