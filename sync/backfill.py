@@ -25,7 +25,7 @@ from .database import database_errors, describe, open_engine, schema_is_current
 from .errors import ApiError, SchemaError
 from .ledger import utcnow
 from .lock import run_lock
-from .store import batches, upsert_statement
+from .store import chunks, upsert_statement
 
 log = logging.getLogger(__name__)
 CHECKPOINT = 50  # users per commit: what a kill can cost in refetching
@@ -61,7 +61,7 @@ def backfill_user_details(
             with ExtensionApi(settings, transport=transport, sleep=sleep) as api:
                 if progress:
                     progress(0, report.total)
-                for chunk in batches(todo, CHECKPOINT):
+                for chunk in chunks(todo, CHECKPOINT):
                     _fetch_chunk(engine, api, backfill_id, chunk, report)
                     if progress:
                         progress(report.fetched + report.skipped_missing, report.total)

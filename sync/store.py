@@ -60,12 +60,6 @@ def _copy_value(value: Any, is_json: bool) -> Any:
     return json.dumps(value) if is_json and value is not None else value
 
 
-def batches(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
-    """Consecutive slices of at most `size` items."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def chunks(items: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
     """Consecutive lists of at most `size` items from any iterable (a generator included)."""
     batch: list[T] = []
@@ -80,7 +74,7 @@ def chunks(items: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
 
 def execute_in_batches(connection: Connection, statement, rows: list[dict[str, Any]]) -> None:
     """One executemany per batch: bounded statement size on every driver."""
-    for batch in batches(rows):
+    for batch in chunks(rows):
         connection.execute(statement, batch)
 
 
