@@ -9,16 +9,18 @@ No SQL here. Every answer is mapped to a result or to the error the caller shoul
 
 from __future__ import annotations
 
+import hashlib
 import random
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import ijson
 from tenacity import RetryCallState
 
 from . import __version__
@@ -52,6 +54,18 @@ def scope_for(path: str) -> str:
     parts = [part for part in path.split("/") if part][1:]  # drop "api"
     resource = parts[2] if len(parts) >= 3 and parts[0] == "users" else parts[0] if parts else ""
     return SCOPE_BY_RESOURCE.get(resource, "read:" + resource)
+
+
+ReadBody = Callable[[Iterator[bytes]], Any]  # a 200 answer's body, chunk by chunk → the result
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One list endpoint's records, and a digest of the answer's bytes: the same digest means
+    the very same answer (how a run tells that nothing changed, see fingerprint.py)."""
+
+    records: list[Any]
+    digest: str
 
 
 @dataclass
@@ -133,21 +147,27 @@ class ExtensionApi:
         if missing:
             raise missing_scope_error(missing)
 
-    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """GET one path with the retry policy; the decoded JSON answer."""
-        return self._with_retries(self._get_once, path, params)
+    def get(
+        self, path: str, params: dict[str, Any] | None = None, read: ReadBody | None = None
+    ) -> Any:
+        """GET one path with the retry policy; the decoded JSON answer, or what `read` makes
+        of a 200 answer's body as it streams in."""
+        return self._with_retries(self._get_once, path, params, read)
 
     def _retried(self, retry_state: RetryCallState) -> None:
         self.stats.add(retries=1)
 
-    def _get_once(self, path: str, params: dict[str, Any] | None) -> Any:
+    def _get_once(self, path: str, params: dict[str, Any] | None, read: ReadBody | None) -> Any:
         self.pacer.wait()
         self.stats.add(requests=1)
         try:
-            response = self._http.get(path, params=params)
+            with self._http.stream("GET", path, params=params) as response:
+                self.pacer.observe(response.headers)
+                if read is not None and response.status_code == 200:
+                    return read(response.iter_bytes())
+                response.read()
         except httpx.TransportError as error:
             raise transport_error(error, f"GET {path}") from None
-        self.pacer.observe(response.headers)
         return self._payload(path, response)
 
     def _payload(self, path: str, response: httpx.Response) -> Any:
@@ -180,11 +200,35 @@ class ExtensionApi:
 
     def list_all(self, resource: str) -> list[dict[str, Any]]:
         """GET /api/groups, /api/roles or /api/permissions: every record in one answer."""
-        payload = self.get(f"/api/{resource}")
-        records = payload.get(resource) if isinstance(payload, dict) else None
-        if not isinstance(records, list):
-            raise ApiDataError(f"GET /api/{resource} answered without a {resource!r} list")
-        return records
+        return self.listing(resource).records
+
+    def listing(self, resource: str) -> Listing:
+        """The records of a list endpoint, parsed as the answer streams in.
+
+        /api/groups carries every membership of the tenant (500k of them are about 25 MB of
+        JSON): parsing it whole would hold its bytes, its text and its objects at once, the
+        largest peak of a run. Streamed, only the records are held.
+        """
+        path = f"/api/{resource}"
+
+        def read(chunks: Iterator[bytes]) -> Listing:
+            found = ijson.sendable_list()
+            parser = ijson.items_coro(found, resource, use_float=True)
+            digest = hashlib.blake2b(digest_size=16)
+            try:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    parser.send(chunk)
+                parser.close()
+            except (ijson.JSONError, UnicodeDecodeError):  # truncated or garbled: try again
+                raise RetryableApiError(
+                    f"GET {path} answered 200 with a body that is not JSON"
+                ) from None
+            if len(found) != 1 or not isinstance(found[0], list):
+                raise ApiDataError(f"GET {path} answered without a {resource!r} list")
+            return Listing(found[0], digest.hexdigest())
+
+        return self.get(path, read=read)
 
     def users_page(self, page: int, per_page: int, query: str | None) -> dict[str, Any]:
         """One page of /api/users (1-based pages), optionally restricted by a search query."""

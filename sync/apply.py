@@ -6,16 +6,22 @@ it; `apply_run` writes what a plan says.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
+
 from sqlalchemy import Connection, Table, func, literal, select
 
 from . import schema
 from .effective import stage_effective
+from .fingerprint import UNKNOWN, Fingerprints
 from .history import write_changes, write_history
-from .ledger import last_success_counts, utcnow
+from .ledger import LastSuccess, last_success, utcnow
 from .progress import NO_PROGRESS, Progress
 from .safeguard import Safeguard, check_deletes
 from .staging import StagedTable, UnchangedPlan
 from .transform import TableRows
+
+log = logging.getLogger(__name__)
 
 # What effective.py derives the effective tables from.
 EFFECTIVE_INPUTS = (
@@ -33,11 +39,14 @@ def plan_run(
     users: StagedTable | UnchangedPlan,
     *,
     writing: bool = False,
+    fingerprints: Fingerprints = UNKNOWN,
 ) -> dict:
     """Every synced and effective table's plan: staged, flagged and compared in SQL.
 
     `users` is the run's staged users, or (an import of groups and roles only) an
     UnchangedPlan: the users stay as stored, and members are flagged against them.
+    Tables that `fingerprints` show unchanged since the last successful run are neither
+    staged nor compared (fingerprint.py); pass none to compare everything.
     Writes temporary tables only, unless `writing` (inside the run's write transaction): then
     a table that is empty is loaded directly, as there is nothing to compare it with.
     """
@@ -47,48 +56,82 @@ def plan_run(
         direct = writing and _is_empty(connection, table)
         return StagedTable(connection, table, keys, into_empty_table=direct)
 
+    last = last_success(connection)
+    kept = _kept_tables(connection, last, fingerprints) if last else {}
+    if kept:
+        log.info(
+            "%d of %d tables not compared: read exactly as at the last successful run, and "
+            "holding as many rows as it left (run --compare-all compares them anyway)",
+            len(kept),
+            len(schema.SYNCED_TABLES),
+        )
     staged = {
         name: stage(name, keys)
         for name, keys in schema.SYNCED_TABLES.items()
-        if name != schema.users.name
+        if name != schema.users.name and name not in kept
     }
     for name, table in staged.items():
         # Distinct by construction: build_rows refuses or collapses every repeated key.
         table.add_all(rows.rows(name), distinct=True)
     users_table = users.twin if isinstance(users, StagedTable) else schema.users
     for name in (schema.group_members.name, schema.role_users.name):
-        staged[name].mark_orphans(users_table)
-    users_plan = users.plan() if isinstance(users, StagedTable) else users
-    plans = {
-        name: users_plan if name == schema.users.name else staged[name].plan()
-        for name in schema.SYNCED_TABLES
-    }
+        if name in staged:
+            staged[name].mark_orphans(users_table)
+    plans = kept | {name: table.plan() for name, table in staged.items()}
+    if schema.users.name not in plans:
+        plans[schema.users.name] = users.plan() if isinstance(users, StagedTable) else users
+    plans = {name: plans[name] for name in schema.SYNCED_TABLES}  # in the schema's order
     # The effective tables are a function of the link tables alone (user details and names do
     # not matter), written with them in one transaction: when no link changed and they still
     # hold what the last successful run wrote (not so right after an upgrade created them, or
     # after hands touched them), nothing changed here. Skipping their derivation and comparison
     # makes a no-op run, or a nightly run where only logins moved, several times cheaper.
-    if not any(plans[name].changed for name in EFFECTIVE_INPUTS):
-        stored = _stored_counts(connection)
-        if stored == last_success_counts(connection, schema.EFFECTIVE_TABLES):
+    if last and not any(plans[name].changed for name in EFFECTIVE_INPUTS):
+        stored = _counts(connection, schema.EFFECTIVE_TABLES)
+        if all(last.counts.get(name) == count for name, count in stored.items()):
             return plans | {name: _unchanged(name, count) for name, count in stored.items()}
-    effective = stage_effective(rows, staged[schema.role_permissions.name], stage)
+    role_permissions = staged.get(schema.role_permissions.name)
+    if role_permissions is None:  # kept unchanged, but the effective tables need its twin
+        name = schema.role_permissions.name
+        role_permissions = stage(name, schema.SYNCED_TABLES[name])
+        role_permissions.add_all(rows.rows(name), distinct=True)
+    effective = stage_effective(rows, role_permissions, stage)
     return plans | {name: table.plan() for name, table in effective.items()}
+
+
+def _kept_tables(
+    connection: Connection, last: LastSuccess, fingerprints: Fingerprints
+) -> dict[str, UnchangedPlan]:
+    """The synced tables that need no comparison: what was read has the fingerprints the last
+    successful run recorded, and the table still holds as many rows as that run left."""
+    same_users = fingerprints.same_users(last.fingerprints)
+    same_links = fingerprints.same_links(last.fingerprints)
+    names = [
+        name
+        for name in schema.SYNCED_TABLES
+        if (same_users if name == schema.users.name else same_links)
+    ]
+    return {
+        name: _unchanged(name, count)
+        for name, count in _counts(connection, names).items()
+        if count == last.counts.get(name)
+    }
 
 
 def _is_empty(connection: Connection, table: Table) -> bool:
     return connection.scalar(select(literal(1)).select_from(table).limit(1)) is None
 
 
-def _stored_counts(connection: Connection) -> dict[str, int]:
+def _counts(connection: Connection, names: Iterable[str]) -> dict[str, int]:
     return {
         name: connection.scalar(select(func.count()).select_from(schema.metadata.tables[name]))
-        for name in schema.EFFECTIVE_TABLES
+        for name in names
     }
 
 
 def _unchanged(name: str, rows: int) -> UnchangedPlan:
-    return UnchangedPlan.holding(schema.metadata.tables[name], schema.EFFECTIVE_TABLES[name], rows)
+    keys = schema.SYNCED_TABLES.get(name) or schema.EFFECTIVE_TABLES[name]
+    return UnchangedPlan.holding(schema.metadata.tables[name], keys, rows)
 
 
 def apply_run(

@@ -68,6 +68,12 @@ def main(verbose: int, quiet: bool, log_format: str) -> None:
     "Exit 0: no changes; 4: changes pending; 3: a run would be refused by the safeguard.",
 )
 @click.option(
+    "--compare-all",
+    is_flag=True,
+    help="Compare every table row by row, also those whose source answered exactly as at the "
+    "last successful run (which are otherwise skipped): puts right tables changed by hand.",
+)
+@click.option(
     "--metrics-file",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="AUTHZ_SYNC_METRICS_FILE",
@@ -76,7 +82,11 @@ def main(verbose: int, quiet: bool, log_format: str) -> None:
 )
 @reports_errors
 def run(
-    config_path: str | None, allow_deletes: bool, dry_run: bool, metrics_file: Path | None
+    config_path: str | None,
+    allow_deletes: bool,
+    dry_run: bool,
+    compare_all: bool,
+    metrics_file: Path | None,
 ) -> None:
     """Sync the extension into the database once (what cron runs).
 
@@ -85,9 +95,9 @@ def run(
     Prints a one-line summary on success; errors go to stderr with a non-zero exit code.
     """
     if metrics_file is None or dry_run:
-        return _run(config_path, allow_deletes, dry_run)
+        return _run(config_path, allow_deletes, dry_run, compare_all)
     try:
-        report = _run(config_path, allow_deletes, dry_run)
+        report = _run(config_path, allow_deletes, dry_run, compare_all)
     except SyncError as error:
         _write_metrics(metrics_file, error.exit_code, None)
         raise
@@ -109,7 +119,9 @@ def _write_metrics(path: Path, exit_code: int, report: RunReport | None) -> None
         log.error("could not write the metrics file %s: %s", path, error.strerror)
 
 
-def _run(config_path: str | None, allow_deletes: bool, dry_run: bool) -> RunReport:
+def _run(
+    config_path: str | None, allow_deletes: bool, dry_run: bool, compare_all: bool
+) -> RunReport:
     settings = load_settings(config_path)
     register_secret(settings.client_secret.reveal())
     if allow_deletes:
@@ -118,10 +130,10 @@ def _run(config_path: str | None, allow_deletes: bool, dry_run: bool) -> RunRepo
         log.warning(warning)
     if dry_run:
         with progress_bars() as progress:
-            result = plan_sync(settings, progress=progress)
+            result = plan_sync(settings, progress=progress, compare_all=compare_all)
         show_dry_run(result)
     with progress_bars() as progress:
-        report = run_sync(settings, progress=progress)
+        report = run_sync(settings, progress=progress, compare_all=compare_all)
     print_summary(report)
     return report
 

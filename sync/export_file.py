@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 
 from .api import RequestStats
 from .errors import ApiDataError, InputFileError
+from .fingerprint import UNKNOWN
 from .sources import Users, stored_users
 from .transform import Snapshot
 
@@ -45,6 +46,7 @@ class ExportFileSource:
         self.content = read_export_file(path)
         self.label = source_label(path.name, self.content)
         self.stats = RequestStats()
+        self.fingerprints = UNKNOWN  # its users are the stored ones: compare every table
 
     def read(self, connection: Connection) -> tuple[Users, Snapshot]:
         """The stored users, kept; the file's groups, roles and permissions."""

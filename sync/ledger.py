@@ -6,13 +6,14 @@ trace; a successful run finishes its row in the same transaction as its data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from . import __version__
+from .fingerprint import Fingerprints
 from .schema import sync_runs
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
@@ -72,18 +73,28 @@ def mark_abandoned(engine: Engine) -> int:
         return result.rowcount
 
 
-def last_success_counts(connection: Connection, tables: Iterable[str]) -> dict[str, int] | None:
-    """How many rows the last successful run left in these tables; None if unknown, or if
-    another version of authz-sync wrote them (it may derive them differently)."""
+@dataclass(frozen=True)
+class LastSuccess:
+    """What the last successful run left: each table's row count, and what it read."""
+
+    counts: dict[str, int]
+    fingerprints: Fingerprints
+
+
+def last_success(connection: Connection) -> LastSuccess | None:
+    """The last successful run's outcome; None if there is none, or if another version of
+    authz-sync ran it (it may derive the tables differently)."""
     last = connection.execute(
-        select(sync_runs.c.counts, sync_runs.c.version)
+        select(sync_runs.c.counts, sync_runs.c.fingerprints, sync_runs.c.version)
         .where(sync_runs.c.status == SUCCEEDED)
         .order_by(sync_runs.c.run_id.desc())
         .limit(1)
     ).first()
-    if last is None or last.version != __version__:
+    if last is None or last.version != __version__ or not isinstance(last.counts, dict):
         return None
-    try:
-        return {name: last.counts[name]["fetched"] for name in tables}
-    except (TypeError, KeyError):
-        return None
+    counts = {
+        name: count["fetched"]
+        for name, count in last.counts.items()
+        if isinstance(count, dict) and isinstance(count.get("fetched"), int)
+    }
+    return LastSuccess(counts, Fingerprints.from_dict(last.fingerprints))

@@ -34,6 +34,7 @@ from .database import (
     scratch_engine,
 )
 from .errors import EXIT_INTERNAL, EXIT_OK, DatabaseError, Interrupted, SyncError
+from .fingerprint import UNKNOWN
 from .ledger import (
     ABORTED,
     FAILED,
@@ -96,10 +97,13 @@ def run_sync(
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
     progress: Progress = NO_PROGRESS,
+    compare_all: bool = False,
 ) -> RunReport:
-    """Sync the extension's API once; raises a SyncError (with its exit code) when it fails."""
+    """Sync the extension's API once; raises a SyncError (with its exit code) when it fails.
+
+    `compare_all` compares every table, also those the fingerprints show unchanged."""
     source = ApiSource(settings, transport, sleep, progress)
-    return sync_snapshot(source, database_of(settings), settings.safeguard, progress)
+    return sync_snapshot(source, database_of(settings), settings.safeguard, progress, compare_all)
 
 
 def sync_snapshot(
@@ -107,6 +111,7 @@ def sync_snapshot(
     database: DatabaseSettings,
     safeguard: Safeguard,
     progress: Progress = NO_PROGRESS,
+    compare_all: bool = False,
 ) -> RunReport:
     """One run from any source; raises a SyncError (with its exit code) when the run fails."""
     engine = open_engine(database.url, schema=database.schema)
@@ -120,7 +125,7 @@ def sync_snapshot(
                 run_id = start_run(engine, source.label)
             token = current_run.set(run_id)
             try:
-                return _run(engine, run_id, source, safeguard, progress)
+                return _run(engine, run_id, source, safeguard, progress, compare_all)
             finally:
                 current_run.reset(token)
     finally:
@@ -166,6 +171,7 @@ def dry_run(
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
     progress: Progress = NO_PROGRESS,
+    compare_all: bool = False,
 ) -> DryRun:
     """Fetch and plan like a run; write nothing at all: no lock, no ledger row, no history.
 
@@ -173,7 +179,7 @@ def dry_run(
     the schema yet is planned against an empty schema in a scratch SQLite file.
     """
     source = ApiSource(settings, transport, sleep, progress)
-    return plan_snapshot(source, database_of(settings), settings.safeguard, progress)
+    return plan_snapshot(source, database_of(settings), settings.safeguard, progress, compare_all)
 
 
 def plan_snapshot(
@@ -181,6 +187,7 @@ def plan_snapshot(
     database: DatabaseSettings,
     safeguard: Safeguard,
     progress: Progress = NO_PROGRESS,
+    compare_all: bool = False,
 ) -> DryRun:
     """Read and plan like a run from any source; write nothing at all (see `dry_run`)."""
     engine = open_engine(database.url, read_only=True, schema=database.schema)
@@ -191,7 +198,8 @@ def plan_snapshot(
             target = engine if has_schema else stack.enter_context(scratch_engine())
             connection = stack.enter_context(target.connect())
             users, rows = fetch_rows(source, connection)
-            plans = _compare(connection, rows, users, progress)
+            known = UNKNOWN if compare_all else source.fingerprints
+            plans = _compare(connection, rows, users, progress, fingerprints=known)
             samples = {name: Sample.of(plans[name]) for name in schema.SYNCED_TABLES}
             try:
                 check_deletes({name: plans[name] for name in schema.SYNCED_TABLES}, safeguard)
@@ -210,6 +218,7 @@ def _run(
     source: SnapshotSource,
     safeguard: Safeguard,
     progress: Progress,
+    compare_all: bool,
 ) -> RunReport:
     started = time.monotonic()
     committed: RunReport | None = None
@@ -221,11 +230,19 @@ def _run(
             report.staging_seconds = users.seconds if isinstance(users, StagedTable) else 0.0
             connection.commit()
             begin_writing(connection)
-            plans = _compare(connection, rows, users, progress, writing=True)
+            known = UNKNOWN if compare_all else source.fingerprints
+            plans = _compare(connection, rows, users, progress, writing=True, fingerprints=known)
             report.changes_logged = apply_run(connection, plans, safeguard, run_id, progress)
             report.counts = {name: plan.count for name, plan in plans.items()}
             _fill(report, source.stats, started)
-            finish_run(connection, run_id, status=SUCCEEDED, exit_code=EXIT_OK, **_ledger(report))
+            finish_run(
+                connection,
+                run_id,
+                status=SUCCEEDED,
+                exit_code=EXIT_OK,
+                fingerprints=source.fingerprints.as_dict(),
+                **_ledger(report),
+            )
             connection.commit()
         committed = report
         log.info(

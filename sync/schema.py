@@ -195,8 +195,18 @@ sync_runs = Table(
     Column("api_retries", Integer, comment="Requests that were retried."),
     Column("api_rate_limited", Integer, comment="429 answers received."),
     Column("duration_seconds", Double, comment="Wall time of the run."),
-    Column("source", String(255), comment="The extension API URL the run read from."),
+    Column(
+        "source",
+        String(255),
+        comment="What the run read: the extension API URL, or file:NAME sha256:… for an import.",
+    ),
     Column("version", String(32), comment="authz-sync version that ran."),
+    Column(
+        "fingerprints",
+        JsonOrNull,
+        comment="Digests of what a successful run read; the next run skips what they show "
+        "unchanged (fingerprint.py).",
+    ),
     **MYSQL_TABLE_ARGS,
 )
 

@@ -1,10 +1,11 @@
 """Where a run's data comes from: the extension's API (`run`), or another source of the same lists.
 
 A source has a `label` (what the ledger's `source` column records), `stats` (the requests it
-sent) and `read(connection)`, which returns the users — staged into a temporary table on the
-run's connection, or an UnchangedPlan when the source holds none and the stored users stay —
-and the snapshot of groups, roles and permissions as the extension stores them. The runner takes
-any source and does the rest (lock, ledger, checks, plan, safeguard, writes) the same way.
+sent), `fingerprints` (of what it read, once read: fingerprint.py) and `read(connection)`. That
+returns the users — staged into a temporary table on the run's connection, or an UnchangedPlan
+when the source holds none and the stored users stay — and the snapshot of groups, roles and
+permissions as the extension stores them. The runner takes any source and does the rest (lock,
+ledger, checks, plan, safeguard, writes) the same way.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 from sqlalchemy import Connection, func, select
 
 from . import schema
-from .api import ExtensionApi, RequestStats
+from .api import ExtensionApi, Listing, RequestStats
 from .config import Settings
+from .fingerprint import UNKNOWN, Fingerprints, UserDigests, combine
 from .paging import UserReader
 from .progress import NO_PROGRESS, Progress
 from .staging import StagedTable, UnchangedPlan
@@ -34,6 +36,7 @@ Users = StagedTable | UnchangedPlan  # a run's new users, or "keep the stored on
 class SnapshotSource(Protocol):
     label: str
     stats: RequestStats
+    fingerprints: Fingerprints
 
     def read(self, connection: Connection) -> tuple[Users, Snapshot]: ...
 
@@ -52,6 +55,7 @@ class ApiSource:
         self.progress = progress
         self.label = settings.extension_url
         self.stats = RequestStats()
+        self.fingerprints = UNKNOWN
 
     def read(self, connection: Connection) -> tuple[Users, Snapshot]:
         """Users staged on `connection` (a temporary table), the lists in memory."""
@@ -59,47 +63,59 @@ class ApiSource:
         api = ExtensionApi(self.settings, transport=self.transport, sleep=self.sleep)
         self.stats = api.stats
         with api:
-            return users, fetch_snapshot(api, self.settings, users, self.progress)
+            snapshot, self.fingerprints = fetch_snapshot(api, self.settings, users, self.progress)
+            return users, snapshot
 
 
 def fetch_snapshot(
     api: ExtensionApi, settings: Settings, users: StagedTable, progress: Progress = NO_PROGRESS
-) -> Snapshot:
-    """Read the three lists, and stream every user into the `users` twin, slice by slice.
+) -> tuple[Snapshot, Fingerprints]:
+    """Read the three lists, and stream every user into the `users` twin, slice by slice;
+    the fingerprints of all that.
 
     Each slice is validated and staged, then let go, so memory does not grow with the tenant.
     Staged rows are committed as they come: the twin is temporary and private to this
     connection, and a short transaction holds nothing back on the server during a long read.
     """
     api.check_scopes()
-    groups = _list_all(api, "groups", progress)
-    roles = _list_all(api, "roles", progress)
-    permissions = _list_all(api, "permissions", progress)
+    groups, roles, permissions = (
+        _listing(api, resource, progress) for resource in ("groups", "roles", "permissions")
+    )
     reader = UserReader(
         api.users_page,
         settings.users_per_page,
         settings.concurrency,
         on_progress=partial(progress.update, "users"),
     )
+    digests = UserDigests()
     for piece in reader.read():
-        users.add([user_row(user) for user in piece.values()])
+        rows = [user_row(user) for user in piece.values()]
+        for row in rows:
+            digests.add(row)
+        users.add(rows)
         users.connection.commit()
     log.info(
         "fetched %d users (%d slices), %d groups, %d roles, %d permissions",
         reader.count,
         len(reader.slices),
-        len(groups),
-        len(roles),
-        len(permissions),
+        len(groups.records),
+        len(roles.records),
+        len(permissions.records),
     )
-    return Snapshot(groups, roles, permissions)
+    snapshot = Snapshot(groups.records, roles.records, permissions.records)
+    fingerprints = Fingerprints(
+        authz=combine(groups.digest, roles.digest, permissions.digest),
+        user_ids=digests.ids.hexdigest(),
+        users=digests.rows.hexdigest(),
+    )
+    return snapshot, fingerprints
 
 
-def _list_all(api: ExtensionApi, resource: str, progress: Progress) -> list[dict[str, Any]]:
+def _listing(api: ExtensionApi, resource: str, progress: Progress) -> Listing:
     progress.update(resource, 0)  # one request: a pulsing bar until it answers
-    records = api.list_all(resource)
-    progress.update(resource, len(records), len(records))
-    return records
+    listing = api.listing(resource)
+    progress.update(resource, len(listing.records), len(listing.records))
+    return listing
 
 
 def stored_users(connection: Connection) -> UnchangedPlan:

@@ -295,3 +295,31 @@ def test_a_garbled_token_answer_is_retried():
     sleeps: list[float] = []
     assert client(tenant, sleeps).list_all("groups") == []
     assert len(sleeps) == 1 and tenant.tokens_issued == 1
+
+
+@pytest.mark.parametrize(
+    "body", [{"total": 0}, {"groups": {"a": 1}}, {"groups": None}, [{"groups": []}]]
+)
+def test_a_list_answer_without_the_list_is_refused_not_retried(body):
+    tenant = FakeTenant([ok(body)])
+    sleeps: list[float] = []
+    with pytest.raises(ApiDataError, match="answered without a 'groups' list"):
+        client(tenant, sleeps).list_all("groups")
+    assert sleeps == []
+
+
+def test_a_list_answer_that_is_not_utf8_is_retried():
+    tenant = FakeTenant([httpx.Response(200, content=b'{"groups": ["\xff"]}'), ok({"groups": []})])
+    sleeps: list[float] = []
+    assert client(tenant, sleeps).list_all("groups") == []
+    assert len(sleeps) == 1
+
+
+def test_a_listing_digest_names_the_exact_answer():
+    same = {"groups": [{"_id": "g", "members": ["auth0|1"]}], "total": 1}
+    changed = {"groups": [{"_id": "g", "members": ["auth0|2"]}], "total": 1}
+    tenant = FakeTenant([ok(same), ok(same), ok(changed)])
+    api = client(tenant, [])
+    first, again, other = (api.listing("groups") for _ in range(3))
+    assert first.records == same["groups"]
+    assert first.digest == again.digest != other.digest

@@ -19,7 +19,7 @@ def test_everything_in_place(database_url):
     assert any("scope read:roles" in line and "granted" in line for line in lines)
     assert any("GET /api/users" in line and "90 users" in line for line in lines)
     assert "is empty: the first `authz-sync run` creates the tables" in fresh.stdout
-    assert synced.exit_code == 0 and "at revision 0003" in synced.stdout
+    assert synced.exit_code == 0 and "at revision 0004" in synced.stdout
 
 
 def test_a_missing_scope_and_an_unreachable_database(sqlite_url):
