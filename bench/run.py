@@ -183,10 +183,25 @@ def bench(size: str, kind: str, args, workdir: Path) -> None:
             first = run_child(env)
             limited = sim.rate_limited
             second = run_child(env)
+            log_in(tenant, share=0.01)
+            nightly = run_child(env)
         floor = math.ceil(shape["users"] / 100) + 3
         report(size, kind, shape, generated, floor, first, second, limited, args, url)
+        print(
+            f"nightly run   1% of users logged in: apply {nightly.apply:.2f} s "
+            f"({nightly.apply / first.apply:.0%} of the initial apply), "
+            f"{nightly.rows:,} rows written"
+        )
     finally:
         drop()
+
+
+def log_in(tenant, share: float) -> None:
+    """A night's logins: `share` of the users get a new last_login and logins_count."""
+    step = round(1 / share)
+    for user in list(tenant.users.values())[::step]:
+        user["last_login"] = "2026-12-01T03:00:00.000Z"
+        user["logins_count"] = user.get("logins_count", 0) + 1
 
 
 def report(size, kind, shape, generated, floor, first, second, limited, args, url) -> None:

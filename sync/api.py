@@ -213,7 +213,9 @@ class ExtensionApi:
 
         def read(chunks: Iterator[bytes]) -> Listing:
             found = ijson.sendable_list()
-            parser = ijson.items_coro(found, resource, use_float=True)
+            # Not use_float: its C parser refuses integers past 64 bits as "not JSON". Other
+            # numbers arrive as Decimal; no column takes a number from these lists anyway.
+            parser = ijson.items_coro(found, resource)
             digest = hashlib.blake2b(digest_size=16)
             try:
                 for chunk in chunks:

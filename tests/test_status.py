@@ -33,6 +33,7 @@ NULL_RUN = {  # every column, so each database gets the same row shape
     "error": None,
     "source": "https://acme.eu.webtask.io/abc/api",
     "version": "0.1.0",
+    "fingerprints": None,
 }
 FAILED_ERROR = (
     "the extension could not be read: gave up on group 'Zürich 🚀'\n"
@@ -58,6 +59,7 @@ RUNS = [
         "duration_seconds": 12.345,
         "counts": COUNTS,
         "warnings": [],
+        "fingerprints": {"authz": "0" * 32, "user_ids": "1" * 32, "users": "2" * 32},
     },
     NULL_RUN
     | {
@@ -154,6 +156,7 @@ def test_json_has_every_column_unshortened(ledger_url):
     assert succeeded["duration_seconds"] == pytest.approx(12.345, rel=1e-6)
     assert succeeded["counts"] == COUNTS
     assert succeeded["warnings"] == []
+    assert succeeded["fingerprints"] == RUNS[0]["fingerprints"]
     assert failed["error"] == FAILED_ERROR
     assert failed["warnings"] == RUNS[1]["warnings"]
     assert (failed["status"], failed["exit_code"], failed["api_rate_limited"]) == ("failed", 69, 5)
