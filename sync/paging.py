@@ -4,8 +4,8 @@ Auth0's user search returns at most the first 1000 results of a query, sorted by
 pages shift when someone logs in mid-read). We therefore:
 1. ask for the whole tenant; if `total` < 1000, read its pages;
 2. otherwise walk through time in `created_at` windows (`q=created_at:[A TO B}`) — a user's
-   created_at never changes, so windows never overlap — sizing each window from the density the
-   last one showed, and shrinking one whose `total` is still ≥ 1000;
+   created_at never changes, so windows never overlap — sizing each window from every count
+   the totals gave (see _next_end), and shrinking one whose `total` is still ≥ 1000;
 3. in every slice, de-duplicate by user_id and compare what we got with `total`; a short slice
    is read again (a login moved somebody across a page boundary); still short → IncompleteReadError.
 A slice that cannot be split (≥ 1000 users created within the same millisecond) is an
@@ -27,9 +27,13 @@ from .errors import ApiDataError, IncompleteReadError
 log = logging.getLogger(__name__)
 
 SEARCH_CAP = 1000  # Auth0 returns at most this many results of one query
-SLICE_TARGET = 900  # users per window: near the cap, with room for uneven density
-MAX_GROWTH = 8.0  # a window is at most this much longer than the last one (sparse periods)
-MEASURED_GROWTH = 2.0  # … inside a span known to hold over 1000 users
+# Users a window aims at, as a share of the cap. A guessed window's count is uncertain by a few
+# percent (random sign-ups, a rate that drifts); aiming just under 9 full pages costs least
+# between a partial last page and a probe over the cap (measured: bench/slicing.py).
+TARGET = 0.885
+FULL = 0.85  # a known count at least this share of the cap is read as it is
+EVEN_SLACK = 3.0  # standard deviations of surplus before a span counts as holding a clump
+QUIET_GROWTH = 8.0  # a window that came back nearly empty is followed by one this much longer
 MAX_PASSES = 3  # reads of one slice before a shortfall counts as real
 AUTH0_EPOCH = datetime(2013, 1, 1, tzinfo=timezone.utc)  # no tenant has users from before
 RESOLUTION = timedelta(milliseconds=1)  # created_at precision in Auth0
@@ -53,35 +57,81 @@ class Slice:
         return f"created_at:[{low} TO {high}{'}' if self.end else ']'}"
 
 
-def _next_window(
-    start: datetime | None,
+def _next_end(
     cursor: datetime,
-    span: tuple[datetime, int, bool],
-    end: datetime,
-    last: tuple[timedelta, int] | None,
-    cap: int = SEARCH_CAP,
-) -> Slice:
-    """The next window: the whole span if it holds fewer than the cap, else a guess.
+    known: list[tuple[datetime, int]],
+    density: float,
+    reach: float,
+    cap: int,
+) -> tuple[datetime | None, float | None]:
+    """Where the next window [cursor, end) should end (None: the rest of the tenant fits in
+    it), and how many users beyond the background rate it may hold (None: it may hold so many
+    that its count says nothing about the background).
 
-    `span` is (end, users in it, measured): a measured span is a window that came back over
-    the cap, so its users are known to be there, and the guess never shrinks below the span's
-    average share (growing at most MEASURED_GROWTH past empty stretches); the rest of the
-    tenant is only an average over years, so the density just seen rules there.
+    `known` lists (t, users in [cursor, t)) for every t a total told us, ascending, ending with
+    the tenant's end: the window reaches into the first known span [a, b) that takes it to the
+    cap, (a, na) the last point under the cap and (b, nb) the first at or over it. `density`
+    is the background sign-up rate near the cursor (users per second; 0 while unknown).
+
+    Sign-ups are a background rate plus clumps (bulk imports: hundreds or thousands of users
+    within an hour). A span holding about what the background predicts is cut where the
+    rate says. A short span holding a clump (it came back over the cap) is cut so that the
+    window stays under the cap even if the whole clump lies in it; a clump too big for that is
+    narrowed down by halving the span, then split evenly. Never reaching b saves a probe known
+    to come back over the cap.
     """
-    span_end, span_count, measured = span
-    if span_count < cap:
-        high = span_end
+    over = next((i for i, (_, n) in enumerate(known) if n >= cap), None)
+    if over is None:
+        return None, 0.0
+    a, na = known[over - 1] if over else (cursor, 0)
+    b, nb = known[over]
+    held = na - density * (a - cursor).total_seconds()  # beyond the background in [cursor, a)
+    if na >= FULL * cap:
+        return a, held  # a known count that fills the window: no guess needed
+    if b - a <= RESOLUTION:  # cannot be split: read up to a, or the probe fails and says so
+        return (a, held) if a > cursor else (b, None)
+    room = TARGET * cap - na  # users this window can still take
+    span = (b - a).total_seconds()
+    clump: float | None = held
+    if density <= 0:  # nothing seen yet (or only empty windows): split the span's average,
+        # reaching further after each empty window (the tenant may start years after 2013)
+        share = max(span * room / (nb - na), reach)
     else:
-        share = (span_end - cursor) * SLICE_TARGET / span_count
-        if last is not None:
-            length, found = last
-            growth = MEASURED_GROWTH if measured else MAX_GROWTH
-            local = length * min(growth, SLICE_TARGET / max(found, 1))
-            share = max(share, local) if measured else local
-        high = min(span_end, cursor + max(RESOLUTION, share))
-    if high >= end:
-        return Slice(start, None)
-    return Slice(start, max(_round_ms(high), cursor + RESOLUTION))
+        background = density * span
+        excess = nb - na - background  # users the span holds beyond the background rate
+        if background > 2 * cap or excess <= EVEN_SLACK * math.sqrt(background + 1):
+            # A long span (the rest of the tenant) or one that holds what the background
+            # rate predicts: the local rate says where the users are.
+            share = room / max(density, (nb - na) / span)
+        elif (room - excess) / density >= span / 4:
+            # A clump (a bulk import) somewhere in a short span: take a window that stays
+            # under the cap even if the whole clump lies in it.
+            share, clump = (room - excess) / density, held + excess
+        elif na:
+            return a, held  # the clump does not fit beside what is known: read that first
+        elif background > room / 8:
+            share = span / 2  # find the clump: halve the span
+        else:  # the span is little but the clump: assume it is even, but split a clump
+            # that needs two windows anyway in half (it may lie anywhere in the span)
+            share = max(span * min(room / (nb - na), 0.5), reach)
+    high = a + timedelta(seconds=share) if share < span else a + (b - a) / 2
+    return min(max(_round_ms(high), a + RESOLUTION), b - RESOLUTION), clump
+
+
+def _background(rates: list[float]) -> float:
+    """The background rate: the median of the last three windows, so one window over a bulk
+    import does not set the size of the windows after it."""
+    recent = sorted(rates[-3:])
+    return recent[len(recent) // 2] if recent else 0.0
+
+
+def _learn(
+    known: list[tuple[datetime, int]], at: datetime, count: int
+) -> list[tuple[datetime, int]]:
+    """`known` with (at, count) added; counts stay monotonic even if the tenant changed."""
+    before = [(t, min(n, count)) for t, n in known if t < at]
+    after = [(t, max(n, count)) for t, n in known if t > at]
+    return [*before, (at, count), *after]
 
 
 def _lucene_time(moment: datetime) -> str:
@@ -137,46 +187,39 @@ class UserReader:
         return users
 
     def _walk(self, total: int) -> Iterator[dict[str, dict[str, Any]]]:
-        """Read the tenant in consecutive created_at windows, each sized to hold about
-        SLICE_TARGET users, from what the totals already told us.
-
-        Counts add up: while walking we always know how many users lie in a span ahead (at
-        first the whole tenant; after a window came back over the cap, that window). A span
-        holding fewer than the cap is read as one window. Otherwise the next window is sized
-        from the density of the window just read (users are created unevenly: launches, bulk
-        imports) or, with no such window, from the span's own average. A window at or over the
-        cap is the only request wasted, and it becomes the span for the next guess.
-        """
-        end = self.now() + timedelta(days=1)  # the last window is open-ended anyway
+        """Read the tenant in consecutive created_at windows, each sized to hold nearly the
+        cap, from what the totals already told us (see _next_end)."""
+        end = _round_ms(self.now() + timedelta(days=1))  # the last window is open-ended anyway
         start: datetime | None = None  # the first window is open towards the past
         cursor = AUTH0_EPOCH
-        span = (end, total, False)  # (end, users known to lie in [cursor, end), measured)
-        last: tuple[timedelta, int] | None = None  # length and count of the last window read
+        known = [(end, total)]  # (t, users in [cursor, t)) for every t a total told us
+        rates: list[float] = []  # users per second in the windows read, latest last
+        reach = 0.0  # seconds: how far the next window reaches at least, after an empty one
         while True:
-            piece = _next_window(start, cursor, span, end, last, self.cap)
+            high, clump = _next_end(cursor, known, _background(rates), reach, self.cap)
+            piece = Slice(start, high)
             first = self.fetch(1, self.per_page, piece.query())
             found = first["total"]
-            window_end = piece.end or end
             if found >= self.cap:
-                if window_end - cursor <= RESOLUTION:
+                if (high or end) - cursor <= RESOLUTION:
                     raise IncompleteReadError(
                         f"{found} users were created in the same millisecond ({piece.query()}): "
                         f"Auth0 returns only the first {SEARCH_CAP} of them, so the user list "
                         f"cannot be read completely"
                     )
-                span, last = (window_end, found, True), None
+                known = _learn(known, high or end, found)
                 self.probes_wasted += 1
                 continue
             self.slices.append(piece)
             yield self._read_slice(piece, first)
-            if piece.end is None:
+            if high is None:
                 return
-            last = (piece.end - cursor, found)
-            start = cursor = piece.end
-            if cursor >= span[0]:  # the known span is read: the rest of the tenant is ahead
-                span = (end, max(total - self.count, 0), False)
-            else:
-                span = (span[0], max(span[1] - found, 0), span[2])
+            length = (high - cursor).total_seconds()
+            if clump is not None and start and not reach:  # not straddling the tenant's start
+                rates.append((found - clump if found > clump > 0 else found) / length)
+            reach = length * QUIET_GROWTH if found < TARGET * self.cap / QUIET_GROWTH else 0.0
+            known = [(t, max(n - found, 0)) for t, n in known if t > high]
+            start = cursor = high
 
     def _read_slice(self, piece: Slice, first: dict[str, Any]) -> dict[str, dict[str, Any]]:
         seen: dict[str, dict[str, Any]] = {}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
+import random
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -14,6 +16,8 @@ from sync.paging import SEARCH_CAP, UserReader
 
 RANGE = re.compile(r"^created_at:\[(\S+) TO (\S+)[\]}]$")
 START = datetime(2020, 1, 1, tzinfo=timezone.utc)
+BURSTY_RATIO = 1.17  # the walk before bulk-import handling: 1.19-1.26 on these seeds
+LARGE_BURST_RATIO = 1.2
 
 
 def _bound(text: str) -> datetime | None:
@@ -156,3 +160,72 @@ def test_a_page_size_that_does_not_divide_1000_still_reads_everything():
     fake = FakeUsers(spread(2995, days=900))
     reader = UserReader(fake, per_page=30, now=lambda: START + timedelta(days=901))
     assert len(reader.read_all()) == 2995  # windows stay under the 990 that 33 pages hold
+
+
+class SortedUsers:
+    """/api/users over sorted created_at instants, fast enough for tens of thousands of users:
+    `total` by bisect; the users of a page are named by their position in created_at order (the
+    order within a window does not matter to the reader)."""
+
+    def __init__(self, created: list[datetime]):
+        self.created = sorted(created)
+        self.calls = 0
+
+    def span(self, query: str | None) -> tuple[int, int]:
+        if query is None:
+            return 0, len(self.created)
+        low, high = (_bound(part) for part in RANGE.match(query).groups())
+        first = 0 if low is None else bisect.bisect_left(self.created, low)
+        return first, len(self.created) if high is None else bisect.bisect_left(self.created, high)
+
+    def __call__(self, page: int, per_page: int, query: str | None) -> dict:
+        self.calls += 1
+        low, high = self.span(query)
+        start = low + (max(page, 1) - 1) * per_page
+        assert start - low + per_page <= SEARCH_CAP, "paged past the first 1000 results"
+        ids = range(start, min(start + per_page, high))
+        return {"users": [{"user_id": f"auth0|{i}"} for i in ids], "total": high - low}
+
+
+def bursty(count: int, burst: int, share: float, seed: int) -> list[datetime]:
+    """Sign-ups over 3.5 years: a random background, plus `share` of them in bulk imports of
+    up to `burst` users within one hour."""
+    rnd = random.Random(seed)
+    hours = 3 * 8766 + 4383
+    moments: list[datetime] = []
+    left = int(count * share)
+    while left > 0:
+        size = min(left, rnd.randint(burst // 2, burst))
+        hour = START + timedelta(hours=rnd.randrange(hours))
+        moments += [hour + timedelta(milliseconds=rnd.randrange(3_600_000)) for _ in range(size)]
+        left -= size
+    background = count - len(moments)
+    return moments + [START + timedelta(hours=rnd.random() * hours) for _ in range(background)]
+
+
+def read_sorted(created: list[datetime]) -> tuple[SortedUsers, UserReader]:
+    fake = SortedUsers(created)
+    reader = UserReader(fake, now=lambda: START + timedelta(days=1600))
+    seen: set[str] = set()
+    for piece in reader.read():
+        assert seen.isdisjoint(piece), "a user was read twice"
+        seen |= piece.keys()
+    assert len(seen) == len(created)
+    assert all(a.end == b.start for a, b in itertools.pairwise(reader.slices))
+    assert all(
+        fake.span(w.query())[1] - fake.span(w.query())[0] < SEARCH_CAP for w in reader.slices
+    )
+    return fake, reader
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_bulk_imports_of_hundreds_cost_little_over_the_floor(seed):
+    fake, reader = read_sorted(bursty(20_000, burst=600, share=0.3, seed=seed))
+    floor = math.ceil(20_000 / 100)
+    assert fake.calls <= floor * BURSTY_RATIO, (fake.calls, floor, reader.probes_wasted)
+
+
+def test_bulk_imports_of_thousands_are_narrowed_down_not_walked_through():
+    fake, reader = read_sorted(bursty(30_000, burst=6_000, share=0.3, seed=4))
+    floor = math.ceil(30_000 / 100)
+    assert fake.calls <= floor * LARGE_BURST_RATIO, (fake.calls, floor, reader.probes_wasted)
