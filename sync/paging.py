@@ -80,7 +80,7 @@ def _next_end(
     narrowed down by halving the span, then split evenly. Never reaching b saves a probe known
     to come back over the cap.
     """
-    over = next((i for i, (_, n) in enumerate(known) if n >= cap), None)
+    over = next((i for i, (_, n) in enumerate(known) if n > cap), None)
     if over is None:
         return None, 0.0
     a, na = known[over - 1] if over else (cursor, 0)
@@ -173,7 +173,7 @@ class UserReader:
         self.count = 0
         first = self.fetch(1, self.per_page, None)
         self.total = first["total"]
-        if first["total"] < self.cap:
+        if first["total"] <= self.cap:  # the first 1000 can be paged through
             yield self._read_slice(Slice(), first)
         else:
             yield from self._walk(first["total"])
@@ -200,7 +200,7 @@ class UserReader:
             piece = Slice(start, high)
             first = self.fetch(1, self.per_page, piece.query())
             found = first["total"]
-            if found >= self.cap:
+            if found > self.cap:
                 if (high or end) - cursor <= RESOLUTION:
                     raise IncompleteReadError(
                         f"{found} users were created in the same millisecond ({piece.query()}): "

@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh, real database per test on every configured server.
+"""Shared fixtures: a fresh, real database per test on every configured server, and a tenant
+served by the simulator over HTTP.
 
 SQLite always runs. PostgreSQL and MariaDB run when their server URL is given
 (AUTHZ_SYNC_TEST_POSTGRESQL_URL, AUTHZ_SYNC_TEST_MYSQL_URL — `.ci/run` sets both); otherwise
@@ -19,6 +20,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
 from sync.config import normalize_database_url
+from sync.simulator import Simulator, generate_tenant
 
 SERVER_URLS = {
     "postgresql": "AUTHZ_SYNC_TEST_POSTGRESQL_URL",
@@ -77,3 +79,21 @@ def postgresql_url() -> Iterator[URL]:
 @pytest.fixture
 def sqlite_url(tmp_path) -> URL:
     return make_url(f"sqlite:///{tmp_path / 'authz.db'}")
+
+
+@pytest.fixture
+def tenant_size() -> dict[str, int]:
+    """The size of `tenant`; a test module sets its own with a fixture of the same name."""
+    return {"users": 300, "groups": 30, "memberships": 600, "roles": 10, "permissions": 25}
+
+
+@pytest.fixture
+def tenant(tenant_size):
+    return generate_tenant(**tenant_size)
+
+
+@pytest.fixture
+def sim(tenant):
+    """`tenant` served over HTTP; tests change `tenant` between runs to change the source."""
+    with Simulator(tenant) as simulator:
+        yield simulator

@@ -12,21 +12,15 @@ from sqlalchemy import create_engine, delete, select, update
 
 from sync import schema
 from sync.fingerprint import Fingerprints, RowSum
-from sync.simulator import Simulator, generate_tenant, ground_truth
+from sync.simulator import ground_truth
 
 SIZE = {"users": 1500, "groups": 60, "memberships": 2500, "roles": 8, "permissions": 20}
 SKIPPED = re.compile(r"(\d+) of (\d+) tables not compared")
 
 
 @pytest.fixture
-def tenant():
-    return generate_tenant(**SIZE)
-
-
-@pytest.fixture
-def sim(tenant):
-    with Simulator(tenant) as simulator:
-        yield simulator
+def tenant_size():
+    return SIZE
 
 
 def run(env: dict[str, str], *args: str) -> tuple[int, str]:

@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 from sync import schema
 from sync.database import open_engine, redacted
 from sync.lock import run_lock
-from sync.simulator import Simulator, generate_tenant, ground_truth
+from sync.simulator import Simulator, ground_truth
 
 SIZE = {"users": 300, "groups": 30, "memberships": 700, "roles": 8, "permissions": 16}
 SUMMARY = re.compile(
@@ -41,14 +41,8 @@ HOW_TO_GET_ONE = "give the file the extension's Export button saves"
 
 
 @pytest.fixture
-def tenant():
-    return generate_tenant(**SIZE)
-
-
-@pytest.fixture
-def sim(tenant):
-    with Simulator(tenant) as simulator:
-        yield simulator
+def tenant_size():
+    return SIZE
 
 
 def save_export(sim: Simulator, path: Path) -> Path:
