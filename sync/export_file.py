@@ -47,6 +47,7 @@ class ExportFileSource:
         self.label = source_label(path.name, self.content)
         self.stats = RequestStats()
         self.fingerprints = UNKNOWN  # its users are the stored ones: compare every table
+        self.user_windows = None  # … and it reads none
 
     def read(self, connection: Connection) -> tuple[Users, Snapshot]:
         """The stored users, kept; the file's groups, roles and permissions."""

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from . import __version__
 from .fingerprint import Fingerprints
+from .paging import Window, windows_from_json
 from .schema import sync_runs
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
@@ -79,13 +80,19 @@ class LastSuccess:
 
     counts: dict[str, int]
     fingerprints: Fingerprints
+    user_windows: list[Window]  # the created_at windows it read users in
 
 
 def last_success(connection: Connection) -> LastSuccess | None:
     """The last successful run's outcome; None if there is none, or if another version of
     authz-sync ran it (it may derive the tables differently)."""
     last = connection.execute(
-        select(sync_runs.c.counts, sync_runs.c.fingerprints, sync_runs.c.version)
+        select(
+            sync_runs.c.counts,
+            sync_runs.c.fingerprints,
+            sync_runs.c.user_windows,
+            sync_runs.c.version,
+        )
         .where(sync_runs.c.status == SUCCEEDED)
         .order_by(sync_runs.c.run_id.desc())
         .limit(1)
@@ -97,4 +104,5 @@ def last_success(connection: Connection) -> LastSuccess | None:
         for name, count in last.counts.items()
         if isinstance(count, dict) and isinstance(count.get("fetched"), int)
     }
-    return LastSuccess(counts, Fingerprints.from_dict(last.fingerprints))
+    fingerprints = Fingerprints.from_dict(last.fingerprints)
+    return LastSuccess(counts, fingerprints, windows_from_json(last.user_windows))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -39,6 +39,7 @@ AUTH0_EPOCH = datetime(2013, 1, 1, tzinfo=timezone.utc)  # no tenant has users f
 RESOLUTION = timedelta(milliseconds=1)  # created_at precision in Auth0
 
 FetchPage = Callable[[int, int, "str | None"], dict[str, Any]]
+Window = tuple["datetime | None", int]  # a window read: its end (None: open) and its users
 OnProgress = Callable[[int, int], None]  # (users read, users the tenant holds)
 
 
@@ -118,6 +119,20 @@ def _next_end(
     return min(max(_round_ms(high), a + RESOLUTION), b - RESOLUTION), clump
 
 
+def _replayed_end(cursor: datetime, previous: list[Window], cap: int) -> datetime | None:
+    """The end of the longest run of the last run's windows ahead of `cursor` that held at most
+    `cap` users together; None once they are all behind. A window that starts before `cursor`
+    counts whole: that overestimates, which is safe."""
+    held, high = 0, None
+    for end, count in previous:
+        if end <= cursor:
+            continue
+        if held + count > cap:
+            return high or end  # one window alone over the cap: let its probe say so
+        held, high = held + count, end
+    return high
+
+
 def _background(rates: list[float]) -> float:
     """The background rate: the median of the last three windows, so one window over a bulk
     import does not set the size of the windows after it."""
@@ -132,6 +147,29 @@ def _learn(
     before = [(t, min(n, count)) for t, n in known if t < at]
     after = [(t, max(n, count)) for t, n in known if t > at]
     return [*before, (at, count), *after]
+
+
+def windows_to_json(windows: Sequence[Window] | None) -> list[list[Any]] | None:
+    """For the ledger: [[end as Auth0 writes times (None: open), users], …]."""
+    if windows is None:
+        return None
+    return [[_lucene_time(end) if end else None, count] for end, count in windows]
+
+
+def windows_from_json(value: Any) -> list[Window]:
+    """What the ledger holds; anything unreadable is no help, so it is dropped (the reader then
+    sizes its windows from scratch, as on a first run)."""
+    windows: list[Window] = []
+    for item in value if isinstance(value, list) else []:
+        try:
+            end, count = item
+            moment = datetime.fromisoformat(end.replace("Z", "+00:00")) if end else None
+        except (TypeError, ValueError, AttributeError):
+            return []
+        if not isinstance(count, int) or (moment and moment.tzinfo is None):
+            return []
+        windows.append((moment, count))
+    return windows
 
 
 def _lucene_time(moment: datetime) -> str:
@@ -154,8 +192,14 @@ class UserReader:
         concurrency: int = 1,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         on_progress: OnProgress | None = None,
+        previous: Sequence[Window] = (),
     ):
+        """`previous`: the windows the last successful run read, if any. Users' created_at
+        never changes and new users are created now, so those windows hold at most what they
+        held then: read again as they are (adjacent ones merged while they fit under the cap),
+        they cost no probe over the cap."""
         self.fetch = fetch
+        self.previous = [(end, count) for end, count in previous if end is not None]
         self.on_progress = on_progress or (lambda done, total: None)
         self.total = 0  # what the first answer said the tenant holds
         self.per_page = per_page
@@ -164,6 +208,7 @@ class UserReader:
         self.concurrency = concurrency
         self.now = now
         self.slices: list[Slice] = []  # the windows read, in order
+        self.windows: list[Window] = []  # … with the users each held, for the next run
         self.probes_wasted = 0  # first pages of windows that held too many users
         self.count = 0  # users read so far
 
@@ -195,12 +240,19 @@ class UserReader:
         known = [(end, total)]  # (t, users in [cursor, t)) for every t a total told us
         rates: list[float] = []  # users per second in the windows read, latest last
         reach = 0.0  # seconds: how far the next window reaches at least, after an empty one
+        previous = self.previous
         while True:
-            high, clump = _next_end(cursor, known, _background(rates), reach, self.cap)
+            replayed = _replayed_end(cursor, previous, self.cap)
+            if replayed is not None:
+                high, clump = replayed, 0.0
+            else:
+                high, clump = _next_end(cursor, known, _background(rates), reach, self.cap)
             piece = Slice(start, high)
             first = self.fetch(1, self.per_page, piece.query())
             found = first["total"]
             if found > self.cap:
+                if replayed is not None:  # users were created in the past after all:
+                    previous = []  # trust the totals of this run only
                 if (high or end) - cursor <= RESOLUTION:
                     raise IncompleteReadError(
                         f"{found} users were created in the same millisecond ({piece.query()}): "
@@ -211,7 +263,9 @@ class UserReader:
                 self.probes_wasted += 1
                 continue
             self.slices.append(piece)
-            yield self._read_slice(piece, first)
+            users = self._read_slice(piece, first)
+            self.windows.append((high, len(users)))
+            yield users
             if high is None:
                 return
             length = (high - cursor).total_seconds()

@@ -46,6 +46,7 @@ from .ledger import (
 )
 from .lock import run_lock
 from .logs import current_run
+from .paging import windows_to_json
 from .progress import NO_PROGRESS, Progress
 from .redact import redact
 from .safeguard import DeleteGuardError, Safeguard, check_deletes
@@ -241,6 +242,7 @@ def _run(
                 status=SUCCEEDED,
                 exit_code=EXIT_OK,
                 fingerprints=source.fingerprints.as_dict(),
+                user_windows=windows_to_json(source.user_windows),
                 **_ledger(report),
             )
             connection.commit()

@@ -207,6 +207,12 @@ sync_runs = Table(
         comment="Digests of what a successful run read; the next run skips what they show "
         "unchanged (fingerprint.py).",
     ),
+    Column(
+        "user_windows",
+        JsonOrNull,
+        comment="The created_at windows a successful run read users in, [end, users] each; the "
+        "next run reads the same ones (paging.py).",
+    ),
     **MYSQL_TABLE_ARGS,
 )
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sync.errors import IncompleteReadError
-from sync.paging import SEARCH_CAP, UserReader
+from sync.paging import SEARCH_CAP, UserReader, windows_from_json, windows_to_json
 
 RANGE = re.compile(r"^created_at:\[(\S+) TO (\S+)[\]}]$")
 START = datetime(2020, 1, 1, tzinfo=timezone.utc)
@@ -210,9 +210,9 @@ def bursty(count: int, burst: int, share: float, seed: int) -> list[datetime]:
     return moments + [START + timedelta(hours=rnd.random() * hours) for _ in range(background)]
 
 
-def read_sorted(created: list[datetime]) -> tuple[SortedUsers, UserReader]:
+def read_sorted(created: list[datetime], previous=()) -> tuple[SortedUsers, UserReader]:
     fake = SortedUsers(created)
-    reader = UserReader(fake, now=lambda: START + timedelta(days=1600))
+    reader = UserReader(fake, now=lambda: START + timedelta(days=1600), previous=previous)
     seen: set[str] = set()
     for piece in reader.read():
         assert seen.isdisjoint(piece), "a user was read twice"
@@ -236,3 +236,37 @@ def test_bulk_imports_of_thousands_are_narrowed_down_not_walked_through():
     fake, reader = read_sorted(bursty(30_000, burst=6_000, share=0.3, seed=4))
     floor = math.ceil(30_000 / 100)
     assert fake.calls <= floor * LARGE_BURST_RATIO, (fake.calls, floor, reader.probes_wasted)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_next_run_reads_the_last_run_s_windows_without_probing(seed):
+    """created_at never changes and new users are created now: last night's windows hold at
+    most what they held, so the next run reads them (merged where they fit) and probes nothing
+    over the cap but in the new users' stretch."""
+    created = bursty(20_000, burst=600, share=0.3, seed=seed)
+    first_fake, first = read_sorted(created)
+    rnd = random.Random(seed)
+    night = [moment for moment in created if rnd.random() > 0.002]  # some users deleted …
+    newest = max(created)
+    night += [newest + timedelta(minutes=rnd.randrange(1440)) for _ in range(100)]  # … and new
+    fake, reader = read_sorted(night, previous=first.windows)
+    assert reader.probes_wasted == 0
+    assert len(reader.slices) < len(first.slices)  # small windows were merged
+    assert fake.calls <= math.ceil(len(night) / 100) * 1.07 < first_fake.calls
+
+
+def test_last_night_s_windows_that_no_longer_fit_are_narrowed_like_any_other():
+    """A window that now holds more than the cap (the tenant was rebuilt; or 30 users per page
+    instead of 100) costs a probe, then the reader sizes windows afresh: still every user."""
+    created = spread(5000, days=1000)
+    _, first = read_sorted(created)
+    doubled = created + [moment + timedelta(seconds=1) for moment in created]
+    _, reader = read_sorted(doubled, previous=first.windows)
+    assert reader.probes_wasted >= 1
+
+
+def test_windows_survive_the_ledger_and_garbage_is_ignored():
+    windows = [(START + timedelta(days=3, microseconds=123000), 870), (None, 12)]
+    assert windows_from_json(windows_to_json(windows)) == windows
+    for garbage in (None, "x", [["not a time", 3]], [[None]], [["2024-01-01T00:00:00", 3]]):
+        assert windows_from_json(garbage) == []

@@ -34,6 +34,7 @@ NULL_RUN = {  # every column, so each database gets the same row shape
     "source": "https://acme.eu.webtask.io/abc/api",
     "version": "0.1.0",
     "fingerprints": None,
+    "user_windows": None,
 }
 FAILED_ERROR = (
     "the extension could not be read: gave up on group 'Zürich 🚀'\n"
@@ -60,6 +61,7 @@ RUNS = [
         "counts": COUNTS,
         "warnings": [],
         "fingerprints": {"authz": "0" * 32, "user_ids": "1" * 32, "users": "2" * 32},
+        "user_windows": [["2024-05-01T10:00:00.123Z", 870], [None, 330]],
     },
     NULL_RUN
     | {
@@ -157,6 +159,7 @@ def test_json_has_every_column_unshortened(ledger_url):
     assert succeeded["counts"] == COUNTS
     assert succeeded["warnings"] == []
     assert succeeded["fingerprints"] == RUNS[0]["fingerprints"]
+    assert succeeded["user_windows"] == RUNS[0]["user_windows"]
     assert failed["error"] == FAILED_ERROR
     assert failed["warnings"] == RUNS[1]["warnings"]
     assert (failed["status"], failed["exit_code"], failed["api_rate_limited"]) == ("failed", 69, 5)

@@ -1,4 +1,5 @@
-"""run fingerprints: what a successful run read, so the next one can skip unchanged tables
+"""run fingerprints and user windows: what a successful run read, so the next one can skip
+unchanged tables and read users without probing
 
 Revision ID: 0004
 Revises: 0003
@@ -28,6 +29,15 @@ def upgrade() -> None:
                 "show unchanged (fingerprint.py).",
             )
         )
+        batch_op.add_column(
+            sa.Column(
+                "user_windows",
+                sa.JSON(),
+                nullable=True,
+                comment="The created_at windows a successful run read users in, [end, users] "
+                "each; the next run reads the same ones (paging.py).",
+            )
+        )
         batch_op.alter_column(
             "source",
             existing_type=sa.String(length=255),
@@ -46,4 +56,5 @@ def downgrade() -> None:
             comment=SOURCE_BEFORE,
             existing_comment=SOURCE_AFTER,
         )
+        batch_op.drop_column("user_windows")
         batch_op.drop_column("fingerprints")
