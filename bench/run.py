@@ -9,13 +9,17 @@ Run by hand (not part of the test suite):
 
 For each size and database it serves a generated tenant from the simulator (with the given
 latency per answer and, optionally, a rate limit), runs the real `authz-sync run` in a child
-process twice (the second run is a no-op), and prints:
+process three times (the second run is a no-op; before the third, 1% of the users log in), and
+prints:
 - API requests made vs the floor ⌈users/100⌉ + 3 list calls, and 429s provoked;
 - wall time vs the rate-limit floor (requests ÷ allowed rate), when a rate limit is set;
 - fetch and apply time, rows written per second, peak RSS of the child;
 - on PostgreSQL, the same rows loaded by COPY into copies of the tables (the write limit), as a
   ratio of our apply throughput to COPY's;
-- the no-op run's apply time as a share of the initial one.
+- the no-op run's requests (it reads the first run's windows) and apply time as a share of
+  the initial one; the same for the night when 1% of the users logged in.
+
+bench/slicing.py measures the user windows' requests alone, offline, for many tenant shapes.
 """
 
 from __future__ import annotations
@@ -188,7 +192,8 @@ def bench(size: str, kind: str, args, workdir: Path) -> None:
         floor = math.ceil(shape["users"] / 100) + 3
         report(size, kind, shape, generated, floor, first, second, limited, args, url)
         print(
-            f"nightly run   1% of users logged in: apply {nightly.apply:.2f} s "
+            f"nightly run   1% of users logged in: {nightly.requests:,} requests, "
+            f"apply {nightly.apply:.2f} s "
             f"({nightly.apply / first.apply:.0%} of the initial apply), "
             f"{nightly.rows:,} rows written"
         )
@@ -236,7 +241,8 @@ def report(size, kind, shape, generated, floor, first, second, limited, args, ur
         )
     share = second.apply / first.apply if first.apply else 0
     print(
-        f"no-op re-run  {second.requests:,} requests, apply {second.apply:.2f} s "
+        f"no-op re-run  {second.requests:,} requests ({second.requests / floor:.3f}x, in the "
+        f"first run's windows), apply {second.apply:.2f} s "
         f"({share:.0%} of the initial apply), {second.rows} rows written"
     )
 
