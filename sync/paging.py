@@ -2,10 +2,11 @@
 
 Auth0's user search returns at most the first 1000 results of a query, sorted by last_login (so
 pages shift when someone logs in mid-read). We therefore:
-1. ask for the whole tenant; if `total` < 1000, read its pages;
+1. ask for the whole tenant; if `total` ≤ 1000, read its pages;
 2. otherwise walk through time in `created_at` windows (`q=created_at:[A TO B}`) — a user's
-   created_at never changes, so windows never overlap — sizing each window from every count
-   the totals gave (see _next_end), and shrinking one whose `total` is still ≥ 1000;
+   created_at never changes, so windows never overlap — reading again the windows the last
+   successful run read (_replayed_end), else sizing each window from every count the totals
+   gave (_next_end), and shrinking one whose `total` is still over 1000;
 3. in every slice, de-duplicate by user_id and compare what we got with `total`; a short slice
    is read again (a login moved somebody across a page boundary); still short → IncompleteReadError.
 A slice that cannot be split (≥ 1000 users created within the same millisecond) is an
@@ -71,7 +72,7 @@ def _next_end(
 
     `known` lists (t, users in [cursor, t)) for every t a total told us, ascending, ending with
     the tenant's end: the window reaches into the first known span [a, b) that takes it to the
-    cap, (a, na) the last point under the cap and (b, nb) the first at or over it. `density`
+    cap, (a, na) the last point at or under the cap and (b, nb) the first over it. `density`
     is the background sign-up rate near the cursor (users per second; 0 while unknown).
 
     Sign-ups are a background rate plus clumps (bulk imports: hundreds or thousands of users
