@@ -41,6 +41,7 @@ from .ledger import (
     SUCCEEDED,
     fail_run,
     finish_run,
+    keep_windows_of,
     mark_abandoned,
     start_run,
 )
@@ -245,6 +246,7 @@ def _run(
                 user_windows=windows_to_json(source.user_windows),
                 **_ledger(report),
             )
+            keep_windows_of(connection, run_id)
             connection.commit()
         committed = report
         log.info(
