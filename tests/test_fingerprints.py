@@ -14,7 +14,8 @@ from sync import schema
 from sync.fingerprint import Fingerprints, RowSum
 from sync.simulator import ground_truth
 
-SIZE = {"users": 1500, "groups": 60, "memberships": 2500, "roles": 8, "permissions": 20}
+# Past the 1000-user cap, so users are read in windows.
+SIZE = {"users": 1200, "groups": 40, "memberships": 1500, "roles": 8, "permissions": 20}
 SKIPPED = re.compile(r"(\d+) of (\d+) tables not compared")
 
 
@@ -110,12 +111,13 @@ def test_a_table_changed_by_hand_is_put_right(sim, tenant, database_url):
     assert_tables_equal(read_tables(database_url), truth)
 
 
-def test_another_version_s_run_is_not_trusted(sim, database_url):
-    """A new version may derive the tables differently: its first run compares everything."""
-    env = command_env(sim, database_url)
+def test_another_version_s_run_is_not_trusted(sim, sqlite_url):
+    """A new version may derive the tables differently: its first run compares everything.
+    (Which run is trusted is decided in Python: one database shows it.)"""
+    env = command_env(sim, sqlite_url)
     run(env)
     runs = schema.sync_runs
-    execute(database_url, update(runs).values(version="0.0.1"))
+    execute(sqlite_url, update(runs).values(version="0.0.1"))
     assert run(env)[0] == 0
     assert run(env)[0] == len(schema.SYNCED_TABLES)
 
