@@ -27,6 +27,7 @@ from . import __version__
 from .auth import GRANT_WHERE, ClientCredentialsAuth, Token, missing_scope_error, missing_scopes
 from .config import Settings
 from .errors import ApiDataError, ApiError, AuthError, RetryableApiError
+from .fingerprint import DIGEST_BYTES
 from .http_errors import body_text, json_or_none, retryable_status_error, transport_error
 from .pacing import Pacer
 from .retry import RetrySettings, retry_policy
@@ -168,6 +169,8 @@ class ExtensionApi:
                 response.read()
         except httpx.TransportError as error:
             raise transport_error(error, f"GET {path}") from None
+        except httpx.DecodingError:  # a compressed body cut or garbled on the way: try again
+            raise RetryableApiError(f"GET {path} answered a body that cannot be decoded") from None
         return self._payload(path, response)
 
     def _payload(self, path: str, response: httpx.Response) -> Any:
@@ -216,7 +219,7 @@ class ExtensionApi:
             # Not use_float: its C parser refuses integers past 64 bits as "not JSON". Other
             # numbers arrive as Decimal; no column takes a number from these lists anyway.
             parser = ijson.items_coro(found, resource)
-            digest = hashlib.blake2b(digest_size=16)
+            digest = hashlib.blake2b(digest_size=DIGEST_BYTES)
             try:
                 for chunk in chunks:
                     digest.update(chunk)

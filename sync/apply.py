@@ -57,18 +57,18 @@ def plan_run(
         return StagedTable(connection, table, keys, into_empty_table=direct)
 
     last = last_success(connection)
-    kept = _kept_tables(connection, last, fingerprints) if last else {}
-    if kept:
+    unchanged = _unchanged_tables(connection, last, fingerprints) if last else {}
+    if unchanged:
         log.info(
             "%d of %d tables not compared: read exactly as at the last successful run, and "
             "holding as many rows as it left (run --compare-all compares them anyway)",
-            len(kept),
+            len(unchanged),
             len(schema.SYNCED_TABLES),
         )
     staged = {
         name: stage(name, keys)
         for name, keys in schema.SYNCED_TABLES.items()
-        if name != schema.users.name and name not in kept
+        if name != schema.users.name and name not in unchanged
     }
     for name, table in staged.items():
         # Distinct by construction: build_rows refuses or collapses every repeated key.
@@ -77,10 +77,14 @@ def plan_run(
     for name in (schema.group_members.name, schema.role_users.name):
         if name in staged:
             staged[name].mark_orphans(users_table)
-    plans = kept | {name: table.plan() for name, table in staged.items()}
-    if schema.users.name not in plans:
-        plans[schema.users.name] = users.plan() if isinstance(users, StagedTable) else users
-    plans = {name: plans[name] for name in schema.SYNCED_TABLES}  # in the schema's order
+    plans = {}
+    for name in schema.SYNCED_TABLES:
+        if name in unchanged:
+            plans[name] = unchanged[name]
+        elif name in staged:
+            plans[name] = staged[name].plan()
+        else:  # the users, staged as they were read (or kept as stored)
+            plans[name] = users.plan() if isinstance(users, StagedTable) else users
     # The effective tables are a function of the link tables alone (user details and names do
     # not matter), written with them in one transaction: when no link changed and they still
     # hold what the last successful run wrote (not so right after an upgrade created them, or
@@ -91,7 +95,7 @@ def plan_run(
         if all(last.counts.get(name) == count for name, count in stored.items()):
             return plans | {name: _unchanged(name, count) for name, count in stored.items()}
     role_permissions = staged.get(schema.role_permissions.name)
-    if role_permissions is None:  # kept unchanged, but the effective tables need its twin
+    if role_permissions is None:  # not compared, but the effective tables need its twin
         name = schema.role_permissions.name
         role_permissions = stage(name, schema.SYNCED_TABLES[name])
         role_permissions.add_all(rows.rows(name), distinct=True)
@@ -99,18 +103,20 @@ def plan_run(
     return plans | {name: table.plan() for name, table in effective.items()}
 
 
-def _kept_tables(
+def _unchanged_tables(
     connection: Connection, last: LastSuccess, fingerprints: Fingerprints
 ) -> dict[str, UnchangedPlan]:
-    """The synced tables that need no comparison: what was read has the fingerprints the last
-    successful run recorded, and the table still holds as many rows as that run left."""
-    same_users = fingerprints.same_users(last.fingerprints)
-    same_links = fingerprints.same_links(last.fingerprints)
-    names = [
-        name
-        for name in schema.SYNCED_TABLES
-        if (same_users if name == schema.users.name else same_links)
-    ]
+    """The synced tables that need no comparison: what they are made of was read exactly as
+    the last successful run read it, and the table still holds as many rows as that run left."""
+    previous = last.fingerprints
+    same_authz = fingerprints.same_authz(previous)
+    same = {
+        schema.users.name: fingerprints.same_users(previous),
+        # A member's is_orphan flag also depends on which users exist.
+        schema.group_members.name: same_authz and fingerprints.same_user_ids(previous),
+        schema.role_users.name: same_authz and fingerprints.same_user_ids(previous),
+    }
+    names = [name for name in schema.SYNCED_TABLES if same.get(name, same_authz)]
     return {
         name: _unchanged(name, count)
         for name, count in _counts(connection, names).items()

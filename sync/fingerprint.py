@@ -4,7 +4,7 @@ A no-op run would otherwise stage and compare every table in SQL (apply.py) to f
 Three digests decide what can be skipped:
 - `authz`: the bytes of /api/groups, /api/roles and /api/permissions. The same answers give the
   same group, role, permission and link rows (transform.build_rows is a pure function).
-- `user_ids`: which users exist. With `authz`, it decides the members' `is_orphan` flags.
+- `user_ids`: which users exist. With `authz`, it decides the member tables (`is_orphan`).
 - `users`: every user's row. Users arrive in an order that changes from run to run (logins
   reorder the pages), so each row is hashed alone and the digests are added up, which does
   not depend on the order.
@@ -72,15 +72,18 @@ class Fingerprints:
         return cls(**{name: item for name, item in known.items() if isinstance(item, str)})
 
     def same_users(self, last: Fingerprints) -> bool:
-        return self.users is not None and self.users == last.users
+        return _same(self.users, last.users)
 
-    def same_links(self, last: Fingerprints) -> bool:
-        """Groups, roles, permissions, links and orphan flags are as the last run left them."""
-        return (
-            self.authz is not None
-            and self.user_ids is not None
-            and (self.authz, self.user_ids) == (last.authz, last.user_ids)
-        )
+    def same_user_ids(self, last: Fingerprints) -> bool:
+        return _same(self.user_ids, last.user_ids)
+
+    def same_authz(self, last: Fingerprints) -> bool:
+        """Groups, roles, permissions and every link between them are as the last run read."""
+        return _same(self.authz, last.authz)
+
+
+def _same(digest: str | None, last: str | None) -> bool:
+    return digest is not None and digest == last
 
 
 UNKNOWN = Fingerprints()  # nothing is known to be unchanged: compare every table

@@ -44,8 +44,8 @@ def finish_run(connection: Connection, run_id: int, **values: Any) -> None:
 
 
 def keep_windows_of(connection: Connection, run_id: int) -> None:
-    """Only the newest successful run's user windows are ever read again; a million users fill
-    some 1700 of them (60 KB), which a nightly job would otherwise pile up in the ledger."""
+    """Only the newest user windows are ever read again (see last_success); a million users
+    fill some 1700 of them (60 KB), which a nightly job would otherwise pile up in the ledger."""
     connection.execute(
         update(sync_runs)
         .where(sync_runs.c.run_id != run_id, sync_runs.c.user_windows.is_not(None))
@@ -97,12 +97,7 @@ def last_success(connection: Connection) -> LastSuccess | None:
     """The last successful run's outcome; None if there is none, or if another version of
     authz-sync ran it (it may derive the tables differently)."""
     last = connection.execute(
-        select(
-            sync_runs.c.counts,
-            sync_runs.c.fingerprints,
-            sync_runs.c.user_windows,
-            sync_runs.c.version,
-        )
+        select(sync_runs.c.counts, sync_runs.c.fingerprints, sync_runs.c.version)
         .where(sync_runs.c.status == SUCCEEDED)
         .order_by(sync_runs.c.run_id.desc())
         .limit(1)
@@ -115,4 +110,14 @@ def last_success(connection: Connection) -> LastSuccess | None:
         if isinstance(count, dict) and isinstance(count.get("fetched"), int)
     }
     fingerprints = Fingerprints.from_dict(last.fingerprints)
-    return LastSuccess(counts, fingerprints, windows_from_json(last.user_windows))
+    return LastSuccess(counts, fingerprints, windows_from_json(_last_windows(connection)))
+
+
+def _last_windows(connection: Connection) -> object:
+    """The user windows of the newest run that read users: an import in between reads none."""
+    return connection.scalar(
+        select(sync_runs.c.user_windows)
+        .where(sync_runs.c.status == SUCCEEDED, sync_runs.c.user_windows.is_not(None))
+        .order_by(sync_runs.c.run_id.desc())
+        .limit(1)
+    )

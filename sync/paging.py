@@ -2,7 +2,8 @@
 
 Auth0's user search returns at most the first 1000 results of a query, sorted by last_login (so
 pages shift when someone logs in mid-read). We therefore:
-1. ask for the whole tenant; if `total` ≤ 1000, read its pages;
+1. ask for the whole tenant; if `total` fits in the pages a query can give (1000 with 100 per
+   page, 990 with 30), read its pages;
 2. otherwise walk through time in `created_at` windows (`q=created_at:[A TO B}`) — a user's
    created_at never changes, so windows never overlap — reading again the windows the last
    successful run read (_replayed_end), else sizing each window from every count the totals
@@ -245,6 +246,8 @@ class UserReader:
         while True:
             replayed = _replayed_end(cursor, previous, self.cap)
             if replayed is not None:
+                # A replayed window is not a guess: nothing in it is known to be a bulk import,
+                # so its whole count goes into the background rate (clump 0).
                 high, clump = replayed, 0.0
             else:
                 high, clump = _next_end(cursor, known, _background(rates), reach, self.cap)
@@ -271,6 +274,7 @@ class UserReader:
                 return
             length = (high - cursor).total_seconds()
             if clump is not None and start and not reach:  # not straddling the tenant's start
+                # The users beyond the clump the window was sized around are background.
                 rates.append((found - clump if found > clump > 0 else found) / length)
             reach = length * QUIET_GROWTH if found < TARGET * self.cap / QUIET_GROWTH else 0.0
             known = [(t, max(n - found, 0)) for t, n in known if t > high]

@@ -246,7 +246,8 @@ def _run(
                 user_windows=windows_to_json(source.user_windows),
                 **_ledger(report),
             )
-            keep_windows_of(connection, run_id)
+            if source.user_windows is not None:  # an import reads no users: keep the last
+                keep_windows_of(connection, run_id)
             connection.commit()
         committed = report
         log.info(

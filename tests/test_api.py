@@ -323,3 +323,13 @@ def test_a_listing_digest_names_the_exact_answer():
     first, again, other = (api.listing("groups") for _ in range(3))
     assert first.records == same["groups"]
     assert first.digest == again.digest != other.digest
+
+
+def test_a_compressed_answer_that_cannot_be_decoded_is_retried():
+    garbled = httpx.Response(
+        200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip")
+    )
+    tenant = FakeTenant([garbled, ok({"groups": []})])
+    sleeps: list[float] = []
+    assert client(tenant, sleeps).list_all("groups") == []
+    assert len(sleeps) == 1
