@@ -41,9 +41,9 @@ from sqlalchemy.engine import URL, make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sync import schema
 from sync.config import normalize_database_url
 from sync.simulator import Simulator, generate_tenant
+from sync.sql import schema
 
 SIZES = {
     "S": {"users": 1_000, "groups": 50, "memberships": 2_000, "roles": 20, "permissions": 50},

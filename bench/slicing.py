@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sync.paging import UserReader
 from sync.simulator.gen_users import DATA_NOW, EPOCH_START, _created_at_plan
+from sync.source.users import UserReader
 
 RANGE = re.compile(r"^created_at:\[(\S+) TO (\S+)[\]}]$")
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)  # fixed, so runs compare across days

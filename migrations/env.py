@@ -13,8 +13,8 @@ find the tenant's tables, never another schema's.
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
-from sync.database import schema_of
-from sync.schema import metadata
+from sync.sql.engine import schema_of
+from sync.sql.schema import metadata
 
 config = context.config
 

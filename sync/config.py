@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from .errors import ConfigError
-from .safeguard import DeleteLimit, Safeguard
-from .schema import SYNCED_TABLES
+from sync.errors import ConfigError
+from sync.sql.safeguard import DeleteLimit, Safeguard
+from sync.sql.schema import SYNCED_TABLES
 
 SYNCED_TABLE_NAMES = set(SYNCED_TABLES)
 

@@ -11,7 +11,7 @@ import logging
 from contextvars import ContextVar
 from datetime import datetime, timezone
 
-from .redact import RedactingFilter
+from sync.redact import RedactingFilter
 
 current_run: ContextVar[int | None] = ContextVar("current_run", default=None)
 TEXT = "%(levelname)s %(name)s%(run)s: %(message)s"

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.engine import URL
 
-from sync import schema
 from sync.simulator import Simulator
+from sync.sql import schema
 
 
 @dataclass

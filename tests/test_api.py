@@ -8,9 +8,9 @@ import json
 import httpx
 import pytest
 
-from sync.api import ExtensionApi, scope_for, user_path
 from sync.config import Secret, Settings, normalize_database_url
 from sync.errors import ApiDataError, ApiError, AuthError
+from sync.source.extension import ExtensionApi, scope_for, user_path
 
 SECRET = "the-client-secret"
 
@@ -86,7 +86,7 @@ def test_backoff_schedule_is_exponential_with_equal_jitter_and_capped():
 
 
 def test_retry_after_and_rate_limit_reset_are_honoured(monkeypatch):
-    monkeypatch.setattr("sync.http_errors.time.time", lambda: 1_000_000.0)
+    monkeypatch.setattr("sync.source.answers.time.time", lambda: 1_000_000.0)
     tenant = FakeTenant(
         [
             status(429, {"Retry-After": "7"}),

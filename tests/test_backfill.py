@@ -11,9 +11,9 @@ import pytest
 from e2e import authz_sync, command_env
 from sqlalchemy import create_engine, select
 
-from sync import schema
-from sync.backfill import CHECKPOINT
+from sync.runner.backfill import CHECKPOINT
 from sync.simulator import Simulator, generate_tenant
+from sync.sql import schema
 
 
 @pytest.fixture

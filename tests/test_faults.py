@@ -394,9 +394,9 @@ def test_losing_the_database_connection_during_apply_rolls_back(sim, database_ur
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    from sync.cli_demo import simulator_settings
+    from sync.cli.demo import simulator_settings
     from sync.errors import DatabaseError
-    from sync.runner import run_sync
+    from sync.runner.run import run_sync
 
     scenario = Scenario(sim, database_url)
     settings = simulator_settings(sim, database_url.render_as_string(hide_password=False))

@@ -10,11 +10,13 @@ import pytest
 from e2e import assert_tables_equal, authz_sync, command_env, ledger, read_tables, sorted_truth
 from sqlalchemy import create_engine, delete, insert, select, update
 
-from sync import __version__, database, schema
+from sync import __version__
 from sync.fingerprint import Fingerprints, RowSum
-from sync.ledger import keep_windows_of, last_success, utcnow
-from sync.paging import windows_to_json
 from sync.simulator import ground_truth
+from sync.source.users import windows_to_json
+from sync.sql import engine as database
+from sync.sql import schema
+from sync.sql.ledger import keep_windows_of, last_success, utcnow
 
 # Past the 1000-user cap, so users are read in windows.
 SIZE = {"users": 1200, "groups": 40, "memberships": 1500, "roles": 8, "permissions": 20}

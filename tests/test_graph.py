@@ -19,9 +19,10 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import URL
 
-from sync import database, schema
-from sync.graph import build_hierarchy, descendants, subtree, to_dot, to_mermaid
-from sync.ledger import utcnow
+from sync.cli.graph_text import build_hierarchy, descendants, subtree, to_dot, to_mermaid
+from sync.sql import engine as database
+from sync.sql import schema
+from sync.sql.ledger import utcnow
 
 ALL = "55555555-5555-4555-8555-555555555555"
 AWK = "22222222-2222-4222-8222-222222222222"

@@ -26,10 +26,10 @@ from e2e import (
 from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.engine import make_url
 
-from sync import schema
-from sync.database import open_engine, redacted
-from sync.lock import run_lock
 from sync.simulator import Simulator, ground_truth
+from sync.sql import schema
+from sync.sql.engine import open_engine, redacted
+from sync.sql.lock import run_lock
 
 SIZE = {"users": 300, "groups": 30, "memberships": 700, "roles": 8, "permissions": 16}
 SUMMARY = re.compile(

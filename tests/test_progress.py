@@ -23,8 +23,8 @@ import pytest
 from e2e import authz_sync, command_env
 from test_paging import START, FakeUsers
 
-from sync.paging import UserReader
 from sync.simulator import Simulator, generate_tenant
+from sync.source.users import UserReader
 
 BAR = "━"
 CURSOR = re.compile(r"\x1b\[[0-9;]*[ABKGJ]|\r")  # line erased, cursor moved: a new line

@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
-from sync import schema
-from sync.api import ExtensionApi
 from sync.config import Secret, Settings, normalize_database_url
 from sync.errors import ApiDataError, ApiError, SyncError
-from sync.paging import UserReader
-from sync.runner import run_sync
+from sync.runner.run import run_sync
+from sync.source.extension import ExtensionApi
+from sync.source.users import UserReader
+from sync.sql import schema
 from sync.transform import Snapshot, build_rows, user_row
 
 GUIDS = st.sampled_from([f"{i:08d}-1111-4111-8111-111111111111" for i in range(6)] + ["not-a-guid"])

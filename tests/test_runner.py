@@ -7,7 +7,7 @@ import pytest
 from e2e import ledger
 
 from sync.config import Secret, Settings, normalize_database_url
-from sync.runner import run_sync
+from sync.runner.run import run_sync
 
 
 def test_an_unexpected_error_marks_the_run_failed(sqlite_url):

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Table
 
-from sync import schema
-from sync.safeguard import DeleteGuardError, DeleteLimit, Safeguard, check_deletes
-from sync.store import TableCount
+from sync.sql import schema
+from sync.sql.bulk import TableCount
+from sync.sql.safeguard import DeleteGuardError, DeleteLimit, Safeguard, check_deletes
 
 
 @dataclass

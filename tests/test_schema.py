@@ -9,7 +9,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert, select
 
-from sync import database, schema
+from sync.sql import engine as database
+from sync.sql import schema
 
 
 def test_migrations_match_the_model(database_url):
@@ -44,7 +45,7 @@ def test_unicode_and_case_distinct_ids_round_trip(database_url):
 
 
 def _now():
-    from sync.ledger import utcnow
+    from sync.sql.ledger import utcnow
 
     return utcnow()
 

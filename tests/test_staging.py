@@ -10,9 +10,9 @@ from datetime import datetime
 import pytest
 from sqlalchemy import insert, select
 
-from sync import schema
-from sync.database import ensure_schema, open_engine
-from sync.staging import StagedTable
+from sync.sql import schema
+from sync.sql.engine import ensure_schema, open_engine
+from sync.sql.twins import StagedTable
 
 KEYS = ("user_id",)
 NOW = datetime(2026, 11, 28, 12, 0, 0)
@@ -147,7 +147,7 @@ def test_orphans_are_flagged_against_the_users_given(engine):
 
 
 def test_change_rows_page_through_more_rows_than_one_page(engine, monkeypatch):
-    monkeypatch.setattr("sync.staging.PAGE", 3)
+    monkeypatch.setattr("sync.sql.twins.PAGE", 3)
     many = [user(f"auth0|new-{i:02}") for i in range(10)]
     with engine.connect() as connection:
         staged = StagedTable(connection, schema.users, KEYS)

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import URL
 
-from sync import database, schema
+from sync.sql import engine as database
+from sync.sql import schema
 
 COUNTS = {
     "authz_users": {"fetched": 1200, "inserted": 1200, "updated": 0, "deleted": 0, "unchanged": 0}

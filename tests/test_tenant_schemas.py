@@ -27,8 +27,9 @@ from e2e import (
 )
 from sqlalchemy import create_engine, func, insert, inspect, select, text
 
-from sync import database, lock, schema
 from sync.simulator import Simulator, generate_tenant, ground_truth
+from sync.sql import engine as database
+from sync.sql import lock, schema
 
 # Tenant A is past the 1000-user cap (read in created_at windows, staged with COPY); B is small.
 SIZE_A = {"users": 1100, "groups": 30, "memberships": 1500, "roles": 8, "permissions": 20}

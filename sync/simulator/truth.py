@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sync.schema import SYNCED_TABLES
+from sync.sql.schema import SYNCED_TABLES
 
 from .tenant import Json, Tenant
 from .timefmt import parse_utc

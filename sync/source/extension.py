@@ -1,0 +1,261 @@
+"""The extension API as plain dicts: one GET with the retry policy, and the list endpoints.
+
+No SQL here. Every answer is mapped to a result or to the error the caller should act on:
+- 2xx with JSON                  → the payload
+- 429, 5xx, timeouts, dropped connections, truncated or invalid JSON → RetryableApiError (retried)
+- 401 after one fresh token, 403 → AuthError (what to grant, and where)
+- any other status               → ApiError (not retried: retrying a 400 or 404 cannot help)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import ijson
+from tenacity import RetryCallState
+
+from sync import __version__
+from sync.config import Settings
+from sync.errors import ApiDataError, ApiError, AuthError, RetryableApiError
+from sync.fingerprint import DIGEST_BYTES
+from sync.source.answers import body_text, json_or_none, retryable_status_error, transport_error
+from sync.source.auth import (
+    GRANT_WHERE,
+    ClientCredentialsAuth,
+    Token,
+    missing_scope_error,
+    missing_scopes,
+)
+from sync.source.pacing import Pacer
+from sync.source.retry import RetrySettings, retry_policy
+
+SCOPE_BY_RESOURCE = {
+    "users": "read:users",
+    "groups": "read:groups",
+    "roles": "read:roles",
+    "permissions": "read:permissions",
+    "configuration": "read:configuration",
+}
+MISCONFIGURED_TENANT_HINT = (
+    " — the extension answers this when the token comes from another tenant than the one it "
+    "trusts: check auth0.domain"
+)
+
+
+def user_path(user_id: str, *rest: str) -> str:
+    """/api/users/{id}/…, the id URL-encoded: ids hold `|`, `@`, spaces and non-ASCII."""
+    return "/".join(["/api/users", quote(user_id, safe=""), *rest])
+
+
+def scope_for(path: str) -> str:
+    """The scope a route needs: /api/users/{id}/groups needs read:groups, like the extension."""
+    parts = [part for part in path.split("/") if part][1:]  # drop "api"
+    resource = parts[2] if len(parts) >= 3 and parts[0] == "users" else parts[0] if parts else ""
+    return SCOPE_BY_RESOURCE.get(resource, "read:" + resource)
+
+
+ReadBody = Callable[[Iterator[bytes]], Any]  # a 200 answer's body, chunk by chunk → the result
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One list endpoint's records, and a digest of the answer's bytes: the same digest means
+    the very same answer (how a run tells that nothing changed, see fingerprint.py)."""
+
+    records: list[Any]
+    digest: str
+
+
+@dataclass
+class RequestStats:
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+
+class ExtensionApi:
+    """A client of one extension; use as a context manager so its connections are closed."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ):
+        common: dict[str, Any] = {
+            "timeout": httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+            "verify": _tls_context(settings.ca_bundle),
+            "headers": {"User-Agent": f"authz-sync/{__version__}"},
+            "transport": transport,
+        }
+        self.settings = settings
+        self.stats = RequestStats()
+        self.pacer = Pacer(wall_clock, sleep)
+        self._token_client = httpx.Client(base_url=settings.auth0_url, **common)
+        self.auth = ClientCredentialsAuth(
+            self._token_client,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            audience=settings.audience,
+            clock=clock,
+        )
+        self._http = httpx.Client(base_url=settings.extension_base_url, auth=self.auth, **common)
+        retry_settings = RetrySettings(
+            settings.max_attempts, settings.initial_wait, settings.max_wait, settings.max_total_wait
+        )
+        self._retrying = retry_policy(retry_settings, sleep=sleep, rng=rng, on_retry=self._retried)
+
+    def __enter__(self) -> ExtensionApi:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+        self._token_client.close()
+
+    def token(self) -> Token:
+        """The current token, fetched (with the retry policy) if there is none yet."""
+        return self._with_retries(self.auth.current_token)
+
+    def _with_retries(self, call, *args: Any) -> Any:
+        try:
+            return self._retrying(call, *args)
+        except RetryableApiError as error:
+            tries = self._retrying.statistics.get("attempt_number", 1)
+            waited = self._retrying.statistics.get("idle_for", 0.0)
+            raise ApiError(
+                f"{error} (gave up after {tries} tries, {waited:.0f} s of waiting)"
+            ) from None
+
+    def check_scopes(self) -> None:
+        """Fail before reading anything when Auth0 says the token lacks a scope we need."""
+        missing = missing_scopes(self.token())
+        if missing:
+            raise missing_scope_error(missing)
+
+    def get(
+        self, path: str, params: dict[str, Any] | None = None, read: ReadBody | None = None
+    ) -> Any:
+        """GET one path with the retry policy; the decoded JSON answer, or what `read` makes
+        of a 200 answer's body as it streams in."""
+        return self._with_retries(self._get_once, path, params, read)
+
+    def _retried(self, retry_state: RetryCallState) -> None:
+        self.stats.add(retries=1)
+
+    def _get_once(self, path: str, params: dict[str, Any] | None, read: ReadBody | None) -> Any:
+        self.pacer.wait()
+        self.stats.add(requests=1)
+        try:
+            with self._http.stream("GET", path, params=params) as response:
+                self.pacer.observe(response.headers)
+                if read is not None and response.status_code == 200:
+                    return read(response.iter_bytes())
+                response.read()
+        except httpx.TransportError as error:
+            raise transport_error(error, f"GET {path}") from None
+        except httpx.DecodingError:  # a compressed body cut or garbled on the way: try again
+            raise RetryableApiError(f"GET {path} answered a body that cannot be decoded") from None
+        return self._payload(path, response)
+
+    def _payload(self, path: str, response: httpx.Response) -> Any:
+        status = response.status_code
+        if status == 200:
+            payload = json_or_none(response)
+            if payload is None:
+                raise RetryableApiError(f"GET {path} answered 200 with a body that is not JSON")
+            return payload
+        if status == 429:
+            self.stats.add(rate_limited=1)
+        retryable = retryable_status_error(response, f"GET {path}")
+        if retryable:
+            if status == 500 and "internal server error occurred" in body_text(response):
+                retryable.args = (retryable.args[0] + MISCONFIGURED_TENANT_HINT,)
+            raise retryable
+        if status == 401:
+            raise AuthError(
+                f"the extension refused a fresh token for GET {path} (401 {body_text(response)}): "
+                f"its issuer or audience is not what the extension trusts — check auth0.domain "
+                f"and auth0.audience ({self.settings.audience})"
+            )
+        if status == 403:
+            scope = scope_for(path)
+            raise AuthError(
+                f"the token lacks the scope {scope} needed for GET {path} "
+                f"(403 {body_text(response)}): {GRANT_WHERE} {scope}"
+            )
+        raise ApiError(f"GET {path} answered {status}: {body_text(response)}", status=status)
+
+    def list_all(self, resource: str) -> list[dict[str, Any]]:
+        """GET /api/groups, /api/roles or /api/permissions: every record in one answer."""
+        return self.listing(resource).records
+
+    def listing(self, resource: str) -> Listing:
+        """The records of a list endpoint, parsed as the answer streams in.
+
+        /api/groups carries every membership of the tenant (500k of them are about 25 MB of
+        JSON): parsing it whole would hold its bytes, its text and its objects at once, the
+        largest peak of a run. Streamed, only the records are held.
+        """
+        path = f"/api/{resource}"
+
+        def read(chunks: Iterator[bytes]) -> Listing:
+            found = ijson.sendable_list()
+            # Not use_float: its C parser refuses integers past 64 bits as "not JSON". Other
+            # numbers arrive as Decimal; no column takes a number from these lists anyway.
+            parser = ijson.items_coro(found, resource)
+            digest = hashlib.blake2b(digest_size=DIGEST_BYTES)
+            try:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    parser.send(chunk)
+                parser.close()
+            except (ijson.JSONError, UnicodeDecodeError):  # truncated or garbled: try again
+                raise RetryableApiError(
+                    f"GET {path} answered 200 with a body that is not JSON"
+                ) from None
+            if len(found) != 1 or not isinstance(found[0], list):
+                raise ApiDataError(f"GET {path} answered without a {resource!r} list")
+            return Listing(found[0], digest.hexdigest())
+
+        return self.get(path, read=read)
+
+    def users_page(self, page: int, per_page: int, query: str | None) -> dict[str, Any]:
+        """One page of /api/users (1-based pages), optionally restricted by a search query."""
+        params: dict[str, Any] = {"page": page, "per_page": per_page}
+        if query:
+            params["q"] = query
+        payload = self.get("/api/users", params)
+        if (
+            not isinstance(payload, dict)
+            or not isinstance(payload.get("users"), list)
+            or not isinstance(payload.get("total"), int)
+        ):
+            raise ApiDataError("GET /api/users answered without a 'users' list and a 'total'")
+        return payload
+
+
+def _tls_context(ca_bundle: str | None) -> ssl.SSLContext | bool:
+    """Verification is always on; a custom CA bundle replaces the system's trust store."""
+    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
