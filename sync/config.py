@@ -2,11 +2,14 @@
 
 Every setting has one row in `FIELDS`: its TOML section and key, its type, its default and the
 environment variables that override it. `load_settings` merges file and environment, converts and
-checks every value, and raises one ConfigError listing every problem, one line each.
+checks every value, and raises one ConfigError listing every problem, one line each. The result
+is frozen and nested like the file: `settings.auth0.client_id`, `settings.retry.max_attempts`.
+The client secret is a `Secret`, registered for redaction as soon as it is read.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import re
@@ -19,12 +22,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
 from sync.errors import ConfigError
-from sync.sql.safeguard import DeleteLimit, Safeguard
-from sync.sql.schema import SYNCED_TABLES
+from sync.model import SYNCED_TABLES
+from sync.redact import register_secret
 
 SYNCED_TABLE_NAMES = set(SYNCED_TABLES)
 
@@ -133,30 +133,70 @@ REQUIRED_FOR_RUN = ("auth0.domain", "auth0.client_id", "extension.url")
 
 
 @dataclass(frozen=True)
-class Settings:
-    auth0_url: str  # base URL of the tenant, e.g. https://acme.eu.auth0.com
+class DeleteLimit:
+    max_deletes: int = 500
+    max_delete_percent: float = 30.0
+
+
+@dataclass(frozen=True)
+class Safeguard:
+    """How many deletes a run may make (sql/safeguard.py enforces it)."""
+
+    default: DeleteLimit = DeleteLimit()
+    per_table: Mapping[str, DeleteLimit] = field(default_factory=dict)
+    allow_deletes: bool = False
+
+    def limit(self, table: str) -> DeleteLimit:
+        return self.per_table.get(table, self.default)
+
+
+@dataclass(frozen=True)
+class Auth0Settings:
+    url: str  # base URL of the tenant, e.g. https://acme.eu.auth0.com
     client_id: str
     client_secret: Secret
-    audience: str
-    extension_url: str  # ends in /api, no trailing slash
-    database_url: URL
-    database_schema: str | None = None  # PostgreSQL only: where every table lives
+    audience: str = DEFAULT_AUDIENCE
+
+
+@dataclass(frozen=True)
+class ExtensionSettings:
+    url: str  # ends in /api, no trailing slash
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     users_per_page: int = 100
     concurrency: int = 1
     ca_bundle: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The part before /api: every API path in the reference is relative to it."""
+        return self.url.removesuffix("/api")
+
+
+@dataclass(frozen=True)
+class RetrySettings:
     max_attempts: int = 8
     initial_wait: float = 1.0
     max_wait: float = 60.0
     max_total_wait: float = 600.0
-    safeguard: Safeguard = field(default_factory=Safeguard)
-    warnings: tuple[str, ...] = field(default=(), compare=False)
 
-    @property
-    def extension_base_url(self) -> str:
-        """The part before /api: every API path in the reference is relative to it."""
-        return self.extension_url.removesuffix("/api")
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str  # a SQLAlchemy URL naming an installed driver (password included)
+    schema: str | None = None  # PostgreSQL: the schema that holds every table
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `run`, `check` and `backfill` need."""
+
+    auth0: Auth0Settings
+    extension: ExtensionSettings
+    database: DatabaseSettings
+    retry: RetrySettings = RetrySettings()
+    safeguard: Safeguard = Safeguard()
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
 def is_loopback(host: str | None) -> bool:
@@ -204,34 +244,46 @@ def _require_tls(scheme: str, host: str) -> None:
         )
 
 
-# The drivers the optional extras install; a bare dialect name picks them.
-DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}
+# The databases authz-sync supports: a bare name picks the driver its optional extra installs.
+DEFAULT_DRIVERS = {
+    "sqlite": "sqlite",
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
 DRIVER_EXTRAS = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
+# SQLAlchemy driver names whose Python module is named differently.
+DRIVER_MODULES = {"pysqlite": "sqlite3", "mysqldb": "MySQLdb", "mysqlconnector": "mysql.connector"}
+URL_SCHEME = re.compile(r"^([a-z][a-z0-9]*)(?:\+([a-z0-9_]+))?://", re.I)
 
 
-def normalize_database_url(value: str) -> URL:
-    try:
-        url = make_url(value)
-    except ArgumentError:
+def normalize_database_url(value: str) -> str:
+    """A SQLAlchemy URL naming an installed driver (the SQL wing parses it; settings stay plain
+    text so that loading them needs no database library)."""
+    match = URL_SCHEME.match(value.strip())
+    if not match:
         raise ValueError(
             "is not a SQLAlchemy URL, e.g. postgresql://user@host/db or sqlite:///authz-sync.db"
-        ) from None
-    if url.drivername in DEFAULT_DRIVERS:
-        url = url.set(drivername=DEFAULT_DRIVERS[url.drivername])
-    if url.drivername == "mariadb":
-        url = url.set(drivername="mariadb+pymysql")
-    if url.get_backend_name() in ("mysql", "mariadb") and "charset" not in url.query:
-        url = url.update_query_dict({"charset": "utf8mb4"})  # emoji need 4-byte UTF-8
-    try:
-        url.get_dialect().import_dbapi()
-    except NoSuchModuleError:
-        raise ValueError(f"names an unknown database kind {url.get_backend_name()!r}") from None
-    except ImportError:
-        extra = DRIVER_EXTRAS.get(url.get_backend_name(), url.get_backend_name())
-        raise ValueError(
-            f"needs the driver {url.get_driver_name()!r}: pip install 'authz-sync[{extra}]'"
-        ) from None
+        )
+    backend, driver = match.group(1).lower(), match.group(2)
+    if backend not in DEFAULT_DRIVERS:
+        known = ", ".join(DEFAULT_DRIVERS)
+        raise ValueError(f"names an unknown database kind {backend!r} (supported: {known})")
+    scheme = f"{backend}+{driver}" if driver else DEFAULT_DRIVERS[backend]
+    url = scheme + value.strip()[match.end() - 3 :]
+    driver_name = scheme.partition("+")[2] or "pysqlite"
+    module = DRIVER_MODULES.get(driver_name, driver_name)
+    if importlib.util.find_spec(module.split(".")[0]) is None:
+        extra = DRIVER_EXTRAS.get(backend, backend)
+        raise ValueError(f"needs the driver {driver_name!r}: pip install 'authz-sync[{extra}]'")
+    if backend in ("mysql", "mariadb") and "charset=" not in url:
+        url += ("&" if "?" in url else "?") + "charset=utf8mb4"  # emoji need 4-byte UTF-8
     return url
+
+
+def backend_of(url: str) -> str:
+    """`postgresql`, `mysql`, `mariadb` or `sqlite` (of a normalized URL)."""
+    return url.partition(":")[0].partition("+")[0]
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -358,6 +410,7 @@ def _read_secret(values: dict[str, Any], problems: list[str]) -> Secret | None:
             "auth0.client_secret_file / AUTHZ_SYNC_CLIENT_SECRET_FILE naming a file that holds it"
         )
         return None
+    register_secret(inline)  # masked in every log line and message from now on
     return Secret(inline)
 
 
@@ -389,9 +442,9 @@ def _normalized(values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
 def _check_schema_backend(values: dict[str, Any], problems: list[str]) -> None:
     """database.schema only means something on PostgreSQL; elsewhere, say what to do instead."""
     url = values.get("database.url")
-    if not values.get("database.schema") or not isinstance(url, URL):
+    if not values.get("database.schema") or not url:
         return
-    backend = url.get_backend_name()
+    backend = backend_of(url)
     if backend == "sqlite":
         problems.append(
             "database.schema is for PostgreSQL only: SQLite has no schemas, so give each tenant "
@@ -485,31 +538,25 @@ def load_settings(
     if problems:
         raise ConfigError(problems)
     return Settings(
-        auth0_url=values["auth0.domain"],
-        client_id=values["auth0.client_id"],
-        client_secret=secret,
-        audience=values["auth0.audience"],
-        extension_url=values["extension.url"],
-        database_url=values["database.url"],
-        database_schema=values["database.schema"],
-        connect_timeout=values["extension.connect_timeout"],
-        read_timeout=values["extension.read_timeout"],
-        users_per_page=values["extension.users_per_page"],
-        concurrency=values["extension.concurrency"],
-        ca_bundle=values["extension.ca_bundle"],
-        max_attempts=values["retry.max_attempts"],
-        initial_wait=values["retry.initial_wait"],
-        max_wait=values["retry.max_wait"],
-        max_total_wait=values["retry.max_total_wait"],
+        auth0=Auth0Settings(
+            values["auth0.domain"], values["auth0.client_id"], secret, values["auth0.audience"]
+        ),
+        extension=ExtensionSettings(**_section(values, "extension")),
+        database=_database(values),
+        retry=RetrySettings(**_section(values, "retry")),
         safeguard=safeguard,
         warnings=_file_warnings(path, document),
     )
 
 
-@dataclass(frozen=True)
-class DatabaseSettings:
-    url: URL
-    schema: str | None = None  # PostgreSQL: the schema that holds every table
+def _section(values: dict[str, Any], section: str) -> dict[str, Any]:
+    """The values of one TOML section, by key."""
+    prefix = f"{section}."
+    return {name.removeprefix(prefix): v for name, v in values.items() if name.startswith(prefix)}
+
+
+def _database(values: dict[str, Any]) -> DatabaseSettings:
+    return DatabaseSettings(values["database.url"], values["database.schema"])
 
 
 @dataclass(frozen=True)
@@ -529,8 +576,7 @@ def load_import_settings(
     safeguard = _safeguard(values, problems)
     if problems:
         raise ConfigError(problems)
-    database = DatabaseSettings(values["database.url"], values["database.schema"])
-    return ImportSettings(database, safeguard, _file_warnings(path, document))
+    return ImportSettings(_database(values), safeguard, _file_warnings(path, document))
 
 
 def load_database_settings(
@@ -540,4 +586,4 @@ def load_database_settings(
     _, _, values, problems = _read_values(config_path, environ)
     if problems:
         raise ConfigError(problems)
-    return DatabaseSettings(values["database.url"], values["database.schema"])
+    return _database(values)

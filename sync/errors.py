@@ -13,9 +13,14 @@
     ├── DatabaseError         74   the database refused or lost the connection
     │   └── SchemaError       78   the database schema is not the one this version expects
     ├── DeleteGuardError       3   the run would delete more than the safeguard allows
-    └── RunLockedError        75   another run holds this database (lock.py)
+    └── RunLockedError        75   another run holds this database (sql/lock.py)
 
     Interrupted (a KeyboardInterrupt): SIGINT → 130, SIGTERM → 143; the run is `aborted`.
+    Any other exception is a bug: 70.
+
+Exit codes that are outcomes, not errors: 1 (`check` found a problem), 4 (`run --dry-run`:
+changes pending). `exit_code_of` is the one mapping from an exception to its exit code: the CLI
+exits with it and the metrics file records it.
 
 Exit codes follow sysexits.h where one fits; the README's table is the reference.
 Messages never contain secrets: they are built from our own words and redacted URLs.
@@ -32,7 +37,10 @@ EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE
 EXIT_IO = 74  # EX_IOERR
 EXIT_NOPERM = 77  # EX_NOPERM
 EXIT_SCHEMA = 78  # EX_CONFIG
+EXIT_CHECK_FAILED = 1  # `check`: a step failed
+EXIT_DELETE_GUARD = 3
 EXIT_CHANGES_PENDING = 4  # `run --dry-run`: the database differs from the extension
+EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 EXIT_INTERRUPTED = 130  # the shell's code for a program stopped by Ctrl-C (SIGINT)
 EXIT_TERMINATED = 143  # … and by SIGTERM
 
@@ -107,6 +115,18 @@ class SchemaError(DatabaseError):
     exit_code = EXIT_SCHEMA
 
 
+class DeleteGuardError(SyncError):
+    """The run would delete more than the safeguard allows; nothing was written."""
+
+    exit_code = EXIT_DELETE_GUARD
+
+
+class RunLockedError(SyncError):
+    """Another run holds the database's run lock; this one did nothing."""
+
+    exit_code = EXIT_LOCKED
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM: stop now, roll back, record the run as aborted."""
 
@@ -119,3 +139,12 @@ class Interrupted(KeyboardInterrupt):
     def of(cls, error: KeyboardInterrupt) -> Interrupted:
         """A plain KeyboardInterrupt is Ctrl-C (SIGINT)."""
         return error if isinstance(error, Interrupted) else cls()
+
+
+def exit_code_of(error: BaseException) -> int:
+    """The exit code that reports `error`: its own for ours, 130/143 for a signal, 70 for a bug."""
+    if isinstance(error, SyncError):
+        return error.exit_code
+    if isinstance(error, KeyboardInterrupt):
+        return Interrupted.of(error).exit_code
+    return EXIT_INTERNAL

@@ -2,7 +2,7 @@
 
 Rules the README documents (the simulator's ground truth follows them too):
 - A member (group `members`, role `users`) whose user is not in /api/users is kept and flagged
-  `is_orphan` (in the database, where the users are: staging.py): the extension keeps such
+  `is_orphan` (in the database, where the users are: sql/twins.py): the extension keeps such
   entries, and access reviews want to see them.
 - A link to a group, role or permission that no longer exists (`nested`, group `roles`, role
   `permissions`) is left out of the link tables and counted in the run's warnings: it grants
@@ -20,23 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, NoReturn
 
+from sync import model
 from sync.errors import ApiDataError
-from sync.sql import schema
+from sync.model import Row, Snapshot
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-Row = dict[str, Any]
-
-
-@dataclass
-class Snapshot:
-    """The lists one run read from the extension, as the API answered them.
-
-    Users are not here: a run streams them, slice by slice, into the database (runner.py).
-    """
-
-    groups: list[dict[str, Any]]
-    roles: list[dict[str, Any]]
-    permissions: list[dict[str, Any]]
 
 
 @dataclass
@@ -54,12 +42,12 @@ class TableRows:
 
     def rows(self, name: str) -> Iterator[Row]:
         """The rows of one table. `is_orphan` is False here: whether a member's user exists is
-        decided in the database, against the users read (staging.StagedTable.mark_orphans)."""
-        if name == schema.group_members.name:
+        decided in the database, against the users read (sql/twins.StagedTable.mark_orphans)."""
+        if name == model.GROUP_MEMBERS:
             for group_id, user_ids in self.members.items():
                 for user_id in user_ids:
                     yield {"group_id": group_id, "user_id": user_id, "is_orphan": False}
-        elif name == schema.role_users.name:
+        elif name == model.ROLE_USERS:
             for role_id, user_ids in self.role_users.items():
                 for user_id in user_ids:
                     yield {"role_id": role_id, "user_id": user_id, "is_orphan": False}
@@ -177,13 +165,13 @@ def _records(entity: str, items: Iterable[Any], guid: bool = True) -> list[_Reco
     return records
 
 
-MEMBER_TABLES = (schema.users.name, schema.group_members.name, schema.role_users.name)
+MEMBER_TABLES = (model.USERS, model.GROUP_MEMBERS, model.ROLE_USERS)
 
 
 def build_rows(snapshot: Snapshot) -> TableRows:
     """The rows of every synced table but users, for one snapshot. Raises ApiDataError before
     anything is written."""
-    out = TableRows({name: [] for name in schema.SYNCED_TABLES if name not in MEMBER_TABLES})
+    out = TableRows({name: [] for name in model.SYNCED_TABLES if name not in MEMBER_TABLES})
     t = out.tables
     groups = _records("group", snapshot.groups)
     roles = _records("role", snapshot.roles)
@@ -193,29 +181,25 @@ def build_rows(snapshot: Snapshot) -> TableRows:
     permission_ids = {p.id for p in permissions}
 
     for group in groups:
-        t[schema.groups.name].append(_named_row(group, "group_id"))
+        t[model.GROUPS].append(_named_row(group, "group_id"))
         out.members[group.id] = group.id_list("members")
         for child in _existing(out, group, "nested", group_ids, "group"):
-            t[schema.group_nesting.name].append(
-                {"parent_group_id": group.id, "child_group_id": child}
-            )
+            t[model.GROUP_NESTING].append({"parent_group_id": group.id, "child_group_id": child})
         for role_id in _existing(out, group, "roles", role_ids, "role"):
-            t[schema.group_roles.name].append({"group_id": group.id, "role_id": role_id})
-        t[schema.group_mappings.name].extend(_mapping_rows(group))
+            t[model.GROUP_ROLES].append({"group_id": group.id, "role_id": role_id})
+        t[model.GROUP_MAPPINGS].extend(_mapping_rows(group))
 
     for role in roles:
-        t[schema.roles.name].append(_named_row(role, "role_id") | _application_columns(role))
+        t[model.ROLES].append(_named_row(role, "role_id") | _application_columns(role))
         for permission_id in _existing(out, role, "permissions", permission_ids, "permission"):
-            t[schema.role_permissions.name].append(
-                {"role_id": role.id, "permission_id": permission_id}
-            )
+            t[model.ROLE_PERMISSIONS].append({"role_id": role.id, "permission_id": permission_id})
         out.role_users[role.id] = role.id_list("users")
 
     for permission in permissions:
-        t[schema.permissions.name].append(
+        t[model.PERMISSIONS].append(
             _named_row(permission, "permission_id") | _application_columns(permission)
         )
-    _check_unique_mappings(t[schema.group_mappings.name])
+    _check_unique_mappings(t[model.GROUP_MAPPINGS])
     return out
 
 

@@ -33,7 +33,7 @@ def _server_url(kind: str) -> URL:
     value = os.environ.get(variable)
     if not value:
         pytest.skip(f"{kind} tests need {variable} (a server URL); .ci/run sets it")
-    return normalize_database_url(value)
+    return make_url(normalize_database_url(value))
 
 
 def _create_database(server: URL) -> Iterator[URL]:

@@ -11,6 +11,15 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.engine import URL
 
+from sync.config import (
+    Auth0Settings,
+    DatabaseSettings,
+    ExtensionSettings,
+    RetrySettings,
+    Secret,
+    Settings,
+    normalize_database_url,
+)
 from sync.simulator import Simulator
 from sync.sql import schema
 
@@ -38,6 +47,28 @@ def command_env(sim: Simulator, database_url: URL, **overrides: str) -> dict[str
         "AUTHZ_SYNC_RETRY_MAX_WAIT": "0.2",
     }
     return env | overrides
+
+
+def api_settings(
+    database_url: URL | str = "sqlite://",
+    *,
+    secret: str = "the-client-secret",
+    extension_url: str = "https://ext.example/abc/api",
+    retry: RetrySettings | None = None,
+    **extension,
+) -> Settings:
+    """Settings for a client of a made-up tenant (the unit tests' MockTransport answers)."""
+    url = (
+        database_url.render_as_string(hide_password=False)
+        if isinstance(database_url, URL)
+        else database_url
+    )
+    return Settings(
+        auth0=Auth0Settings("https://tenant.example", "cid", Secret(secret)),
+        extension=ExtensionSettings(extension_url, **extension),
+        database=DatabaseSettings(normalize_database_url(url)),
+        retry=retry or RetrySettings(),
+    )
 
 
 def authz_sync(*args: str, env: dict[str, str], timeout: float = 120) -> Result:

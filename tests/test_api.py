@@ -7,28 +7,20 @@ import json
 
 import httpx
 import pytest
+from e2e import api_settings
 
-from sync.config import Secret, Settings, normalize_database_url
+from sync.config import RetrySettings, Settings
 from sync.errors import ApiDataError, ApiError, AuthError
-from sync.source.extension import ExtensionApi, scope_for, user_path
+from sync.source.endpoints import scope_for, user_path
+from sync.source.extension import ExtensionApi
 
 SECRET = "the-client-secret"
 
 
 def settings(**overrides) -> Settings:
-    values = {
-        "auth0_url": "https://tenant.example",
-        "client_id": "cid",
-        "client_secret": Secret(SECRET),
-        "audience": "urn:auth0-authz-api",
-        "extension_url": "https://ext.example/abc/api",
-        "database_url": normalize_database_url("sqlite://"),
-        "max_attempts": 5,
-        "initial_wait": 1.0,
-        "max_wait": 8.0,
-        "max_total_wait": 100.0,
-    }
-    return Settings(**(values | overrides))
+    retry = {"max_attempts": 5, "initial_wait": 1.0, "max_wait": 8.0, "max_total_wait": 100.0}
+    retry |= {k: overrides.pop(k) for k in list(overrides) if k in retry}
+    return api_settings(secret=SECRET, retry=RetrySettings(**retry), **overrides)
 
 
 class FakeTenant:

@@ -26,12 +26,12 @@ def problems(config_path=None, **env) -> list[str]:
 
 def test_environment_alone_is_enough_and_is_normalized():
     settings = load_settings(None, GOOD_ENV)
-    assert settings.auth0_url == "https://acme.eu.auth0.com"
-    assert settings.extension_url.endswith("/adf6e2f2b84784b57522e3b19dfc9201/api")
-    assert settings.extension_base_url.endswith("/adf6e2f2b84784b57522e3b19dfc9201")
-    assert settings.audience == "urn:auth0-authz-api"
-    assert settings.database_url.render_as_string() == "sqlite:///authz-sync.db"
-    assert settings.client_secret.reveal() == "s3cr3t-value"
+    assert settings.auth0.url == "https://acme.eu.auth0.com"
+    assert settings.extension.url.endswith("/adf6e2f2b84784b57522e3b19dfc9201/api")
+    assert settings.extension.base_url.endswith("/adf6e2f2b84784b57522e3b19dfc9201")
+    assert settings.auth0.audience == "urn:auth0-authz-api"
+    assert settings.database.url == "sqlite:///authz-sync.db"
+    assert settings.auth0.client_secret.reveal() == "s3cr3t-value"
 
 
 def test_the_secret_never_shows_in_repr():
@@ -50,10 +50,10 @@ def test_environment_overrides_the_file(tmp_path):
     os.chmod(path, 0o600)
     env = {"AUTHZ_SYNC_CLIENT_ID": "from-env", "AUTHZ_SYNC_CLIENT_SECRET": "x"}
     settings = load_settings(path, env | {"AUTHZ_SYNC_RETRY_MAX_ATTEMPTS": "4"})
-    assert settings.client_id == "from-env"
-    assert settings.auth0_url == "https://file.auth0.com"
-    assert settings.read_timeout == 5.0
-    assert settings.max_attempts == 4
+    assert settings.auth0.client_id == "from-env"
+    assert settings.auth0.url == "https://file.auth0.com"
+    assert settings.extension.read_timeout == 5.0
+    assert settings.retry.max_attempts == 4
     assert settings.warnings == ()
 
 
@@ -61,7 +61,7 @@ def test_config_path_from_environment(tmp_path):
     path = tmp_path / "authz.toml"
     path.write_text('[auth0]\nclient_id = "from-file"\n')
     settings = load_settings(None, GOOD_ENV | {"AUTHZ_SYNC_CONFIG": str(path)}, required=())
-    assert settings.client_id == "client-1"  # the environment still wins
+    assert settings.auth0.client_id == "client-1"  # the environment still wins
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
@@ -94,7 +94,7 @@ def test_plain_http_to_loopback_is_accepted():
         "AUTHZ_SYNC_EXTENSION_URL": "http://localhost:9/api",
     }
     settings = load_settings(None, env)
-    assert settings.auth0_url == "http://127.0.0.1:8080"
+    assert settings.auth0.url == "http://127.0.0.1:8080"
 
 
 @pytest.mark.parametrize(
@@ -111,7 +111,7 @@ def test_secret_from_a_file(tmp_path):
     secret_file.write_text("from-file-secret\n")
     env = {k: v for k, v in GOOD_ENV.items() if k != "AUTHZ_SYNC_CLIENT_SECRET"}
     settings = load_settings(None, env | {"AUTHZ_SYNC_CLIENT_SECRET_FILE": str(secret_file)})
-    assert settings.client_secret.reveal() == "from-file-secret"
+    assert settings.auth0.client_secret.reveal() == "from-file-secret"
     both = env | {
         "AUTHZ_SYNC_CLIENT_SECRET_FILE": str(secret_file),
         "AUTHZ_SYNC_CLIENT_SECRET": "x",
@@ -133,11 +133,11 @@ def test_warns_when_a_file_with_the_secret_is_readable_by_others(tmp_path):
 
 def test_database_urls_get_the_installed_drivers():
     env = GOOD_ENV | {"AUTHZ_SYNC_DATABASE_URL": "postgresql://u:pw@db.example/authz"}
-    assert load_settings(None, env).database_url.drivername == "postgresql+psycopg"
+    assert load_settings(None, env).database.url.startswith("postgresql+psycopg://")
     env = GOOD_ENV | {"AUTHZ_SYNC_DATABASE_URL": "mysql://u@db.example/authz"}
-    url = load_settings(None, env).database_url
-    assert url.drivername == "mysql+pymysql"
-    assert url.query["charset"] == "utf8mb4"
+    url = load_settings(None, env).database.url
+    assert url.startswith("mysql+pymysql://")
+    assert url.endswith("?charset=utf8mb4")
     env = GOOD_ENV | {"AUTHZ_SYNC_DATABASE_URL": "oracle2://u@x/y"}
     assert any("unknown database kind" in p for p in problems(**env))
 
@@ -215,14 +215,14 @@ def test_an_empty_or_binary_secret_file_and_a_bad_ca_bundle(tmp_path):
 
 def test_database_schema_from_the_file_or_the_environment(tmp_path):
     postgresql = GOOD_ENV | {"AUTHZ_SYNC_DATABASE_URL": "postgresql://u@db.example/authz"}
-    assert load_settings(None, postgresql).database_schema is None
+    assert load_settings(None, postgresql).database.schema is None
     env = postgresql | {"AUTHZ_SYNC_DATABASE_SCHEMA": "tenant_prod"}
-    assert load_settings(None, env).database_schema == "tenant_prod"
+    assert load_settings(None, env).database.schema == "tenant_prod"
     path = tmp_path / "authz.toml"
     path.write_text('[database]\nurl = "postgresql://u@db.example/authz"\nschema = "eu_2"\n')
-    assert load_settings(path, GOOD_ENV).database_schema == "eu_2"
+    assert load_settings(path, GOOD_ENV).database.schema == "eu_2"
     assert load_database_settings(path, {}) == DatabaseSettings(
-        load_settings(path, GOOD_ENV).database_url, "eu_2"
+        load_settings(path, GOOD_ENV).database.url, "eu_2"
     )
 
 

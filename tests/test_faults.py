@@ -378,6 +378,9 @@ def test_kill_9_during_apply_loses_nothing_and_the_next_run_recovers(sim, databa
 def test_two_runs_at_the_same_moment_do_not_overlap(sim, database_url):
     scenario = Scenario(sim, database_url)
     sim.latency = 0.05
+    # The first run to read the groups holds the lock for two seconds more: the runs overlap
+    # however slowly the second process starts on a busy machine.
+    sim.add_fault(r"^/api/groups$", "delay", delay=2.0)
     first, second = _popen(scenario), _popen(scenario)
     results = [_finish(scenario, first), _finish(scenario, second)]
     codes = sorted(result.exit_code for result in results)

@@ -11,12 +11,12 @@ from e2e import assert_tables_equal, authz_sync, command_env, ledger, read_table
 from sqlalchemy import create_engine, delete, insert, select, update
 
 from sync import __version__
-from sync.fingerprint import Fingerprints, RowSum
+from sync.fingerprint import RowSum
+from sync.model import Fingerprints
 from sync.simulator import ground_truth
-from sync.source.users import windows_to_json
-from sync.sql import engine as database
-from sync.sql import schema
-from sync.sql.ledger import keep_windows_of, last_success, utcnow
+from sync.sql import revisions, schema
+from sync.sql.engine import open_engine
+from sync.sql.ledger import keep_windows_of, last_success, utcnow, windows_to_json
 
 # Past the 1000-user cap, so users are read in windows.
 SIZE = {"users": 1200, "groups": 40, "memberships": 1500, "roles": 8, "permissions": 20}
@@ -150,8 +150,8 @@ def test_unreadable_stored_fingerprints_match_nothing(stored):
 
 def test_an_import_between_two_runs_keeps_the_user_windows(sqlite_url):
     """An import reads no users: the next API run still reads the windows the last one did."""
-    engine = database.open_engine(sqlite_url)
-    database.upgrade(engine)
+    engine = open_engine(sqlite_url)
+    revisions.upgrade(engine)
     windows = [["2024-05-01T10:00:00.123Z", 870], [None, 330]]
     succeeded = {"status": "succeeded", "started_at": utcnow(), "version": __version__}
     with engine.begin() as connection:

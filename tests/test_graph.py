@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import URL
 
-from sync.cli.graph_text import build_hierarchy, descendants, subtree, to_dot, to_mermaid
-from sync.sql import engine as database
-from sync.sql import schema
+from sync.cli.graph import build_hierarchy, descendants, subtree, to_dot, to_mermaid
+from sync.sql import revisions, schema
+from sync.sql.engine import open_engine
 from sync.sql.ledger import utcnow
 
 ALL = "55555555-5555-4555-8555-555555555555"
@@ -105,9 +105,9 @@ def authz_sync(url: URL, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def create_schema(url: URL) -> None:
-    engine = database.open_engine(url)
+    engine = open_engine(url)
     try:
-        database.upgrade(engine)
+        revisions.upgrade(engine)
     finally:
         engine.dispose()
 
@@ -135,7 +135,7 @@ def effective_rows() -> list[dict]:
 def fill(url: URL) -> URL:
     """The schema and the groups above, inserted as a sync would have written them."""
     create_schema(url)
-    engine = database.open_engine(url)
+    engine = open_engine(url)
     try:
         with engine.begin() as connection:
             now = utcnow()

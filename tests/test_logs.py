@@ -35,4 +35,4 @@ def test_text_log_lines_carry_the_run_id(sqlite_url):
     with Simulator(generate_tenant(users=60, groups=5, memberships=80)) as sim:
         result = authz_sync("-v", "run", env=command_env(sim, sqlite_url))
     assert result.exit_code == 0
-    assert "INFO sync.runner [run 1]: timing: fetch" in result.stderr
+    assert "INFO sync.runner.run [run 1]: timing: fetch" in result.stderr

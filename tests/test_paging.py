@@ -12,7 +12,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sync.errors import IncompleteReadError
-from sync.source.users import SEARCH_CAP, UserReader, windows_from_json, windows_to_json
+from sync.source.users import SEARCH_CAP, UserReader
+from sync.sql.ledger import windows_from_json, windows_to_json
 
 RANGE = re.compile(r"^created_at:\[(\S+) TO (\S+)[\]}]$")
 START = datetime(2020, 1, 1, tzinfo=timezone.utc)

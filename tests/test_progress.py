@@ -98,13 +98,14 @@ def test_a_run_on_a_terminal_draws_a_bar_per_step_with_logs_above(sim, sqlite_ur
     assert re.search(r" 13/13 .*tables", bar_lines(shown, "compare")[-1])
     assert re.search(r" ([\d,]+)/\1 ", bar_lines(shown, "write")[-1])
     # Log lines (-v) are printed whole, on lines of their own, above the bars.
-    logged = [line for line in shown.splitlines() if re.match(r"INFO sync\.\w+ \[run", line)]
+    logged = [line for line in shown.splitlines() if re.match(r"INFO sync\.[\w.]+ \[run", line)]
     assert any(
-        re.match(r"INFO sync\.runner \[run 1\]: timing: fetch [\d.]+ s.*, apply", line)
+        re.match(r"INFO sync\.runner\.run \[run 1\]: timing: fetch [\d.]+ s.*, apply", line)
         for line in logged
     ), logged
     assert any(
-        re.match(r"INFO sync\.sources \[run 1\]: fetched 1500 users", line) for line in logged
+        re.match(r"INFO sync\.source\.api_source \[run 1\]: fetched 1500 users", line)
+        for line in logged
     ), logged
 
 

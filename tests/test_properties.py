@@ -7,11 +7,12 @@ import json
 
 import httpx
 import pytest
+from e2e import api_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
-from sync.config import Secret, Settings, normalize_database_url
+from sync.config import RetrySettings, Settings
 from sync.errors import ApiDataError, ApiError, SyncError
 from sync.runner.run import run_sync
 from sync.source.extension import ExtensionApi
@@ -120,14 +121,11 @@ def test_parsing_gives_consistent_rows_or_a_data_error(groups, roles, permission
 
 
 def _settings(database_url: str = "sqlite://") -> Settings:
-    return Settings(
-        auth0_url="https://tenant.example",
-        client_id="cid",
-        client_secret=Secret("property-secret"),
-        audience="urn:auth0-authz-api",
+    return api_settings(
+        database_url,
+        secret="property-secret",
         extension_url="https://ext.example/api",
-        database_url=normalize_database_url(database_url),
-        max_attempts=2,
+        retry=RetrySettings(max_attempts=2),
     )
 
 

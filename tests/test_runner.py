@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from e2e import ledger
+from e2e import api_settings, ledger
 
-from sync.config import Secret, Settings, normalize_database_url
 from sync.runner.run import run_sync
 
 
@@ -16,13 +15,8 @@ def test_an_unexpected_error_marks_the_run_failed(sqlite_url):
             return httpx.Response(200, json={"access_token": "token-value-1", "expires_in": 60})
         raise RuntimeError("a bug somewhere")
 
-    settings = Settings(
-        auth0_url="https://tenant.example",
-        client_id="cid",
-        client_secret=Secret("runner-secret"),
-        audience="urn:auth0-authz-api",
-        extension_url="https://ext.example/api",
-        database_url=normalize_database_url(sqlite_url.render_as_string()),
+    settings = api_settings(
+        sqlite_url, secret="runner-secret", extension_url="https://ext.example/api"
     )
     with pytest.raises(RuntimeError):
         run_sync(settings, transport=httpx.MockTransport(handler), sleep=lambda s: None)

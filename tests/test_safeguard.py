@@ -7,9 +7,11 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Table
 
+from sync.config import DeleteLimit, Safeguard
+from sync.errors import DeleteGuardError
+from sync.model import TableCount
 from sync.sql import schema
-from sync.sql.bulk import TableCount
-from sync.sql.safeguard import DeleteGuardError, DeleteLimit, Safeguard, check_deletes
+from sync.sql.safeguard import check_deletes
 
 
 @dataclass

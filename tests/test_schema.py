@@ -9,31 +9,31 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert, select
 
-from sync.sql import engine as database
-from sync.sql import schema
+from sync.sql import revisions, schema
+from sync.sql.engine import open_engine
 
 
 def test_migrations_match_the_model(database_url):
-    engine = database.open_engine(database_url)
+    engine = open_engine(database_url)
     try:
-        database.upgrade(engine)
+        revisions.upgrade(engine)
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             assert compare_metadata(context, schema.metadata) == []
-            assert database.current_revision(connection) == database.head_revision()
+            assert revisions.current_revision(connection) == revisions.head_revision()
     finally:
         engine.dispose()
 
 
 def test_unicode_and_case_distinct_ids_round_trip(database_url):
-    engine = database.open_engine(database_url)
+    engine = open_engine(database_url)
     rows = [
         {"user_id": "auth0|abc", "name": "Zoë Ångström 🚀", "changed_at": _now()},
         {"user_id": "auth0|ABC", "name": "東京 👩🏽‍💻", "changed_at": _now()},
         {"user_id": "samlp|Corp Dir|jane@example.com", "name": "ß", "changed_at": _now()},
     ]
     try:
-        database.upgrade(engine)
+        revisions.upgrade(engine)
         with engine.begin() as connection:
             connection.execute(insert(schema.users), rows)
         with engine.connect() as connection:
@@ -67,15 +67,15 @@ def test_the_wheel_ships_the_migrations(tmp_path):
 
 
 def test_upgrading_to_0002_opens_history_for_existing_links(database_url):
-    engine = database.open_engine(database_url)
+    engine = open_engine(database_url)
     try:
-        database.upgrade(engine, "0001")
+        revisions.upgrade(engine, "0001")
         with engine.begin() as connection:
             connection.execute(
                 insert(schema.group_members),
                 [{"group_id": "g1", "user_id": "auth0|1", "is_orphan": False}],
             )
-        database.upgrade(engine)
+        revisions.upgrade(engine)
         with engine.connect() as connection:
             rows = connection.execute(select(schema.group_members_history)).mappings().all()
     finally:

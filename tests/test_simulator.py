@@ -11,8 +11,8 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from sync.schema import SYNCED_TABLES
 
+from sync.model import SYNCED_TABLES
 from sync.simulator import Simulator, Tenant, generate_tenant, ground_truth
 from sync.simulator.truth import truth_as_json
 

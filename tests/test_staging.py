@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import insert, select
 
 from sync.sql import schema
-from sync.sql.engine import ensure_schema, open_engine
+from sync.sql.engine import open_engine
+from sync.sql.revisions import ensure_schema
 from sync.sql.twins import StagedTable
 
 KEYS = ("user_id",)

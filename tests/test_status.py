@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import URL
 
-from sync.sql import engine as database
-from sync.sql import schema
+from sync.sql import revisions, schema
+from sync.sql.engine import open_engine
 
 COUNTS = {
     "authz_users": {"fetched": 1200, "inserted": 1200, "updated": 0, "deleted": 0, "unchanged": 0}
@@ -115,9 +115,9 @@ def authz_sync(url: URL, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def create_schema(url: URL, runs: list[dict]) -> URL:
-    engine = database.open_engine(url)
+    engine = open_engine(url)
     try:
-        database.upgrade(engine)
+        revisions.upgrade(engine)
         if runs:
             with engine.begin() as connection:
                 connection.execute(insert(schema.sync_runs), runs)

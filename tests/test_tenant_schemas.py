@@ -28,8 +28,8 @@ from e2e import (
 from sqlalchemy import create_engine, func, insert, inspect, select, text
 
 from sync.simulator import Simulator, generate_tenant, ground_truth
-from sync.sql import engine as database
-from sync.sql import lock, schema
+from sync.sql import lock, revisions, schema
+from sync.sql.engine import open_engine
 
 # Tenant A is past the 1000-user cap (read in created_at windows, staged with COPY); B is small.
 SIZE_A = {"users": 1100, "groups": 30, "memberships": 1500, "roles": 8, "permissions": 20}
@@ -95,7 +95,7 @@ def test_two_tenants_sync_into_two_schemas_of_one_database(sim_a, sim_b, postgre
     assert_tables_equal(read_tables(postgresql_url, "tenant_a"), sorted_truth(truth_a))
     assert_tables_equal(read_tables(postgresql_url, "tenant_b"), sorted_truth(truth_b))
 
-    head = database.head_revision()
+    head = revisions.head_revision()
     assert (
         revision_in(postgresql_url, "tenant_a") == revision_in(postgresql_url, "tenant_b") == head
     )
@@ -133,7 +133,7 @@ def test_two_tenants_sync_into_two_schemas_of_one_database(sim_a, sim_b, postgre
 
 def test_the_run_lock_covers_one_schema_only(sim_a, sim_b, postgresql_url):
     """A job holding tenant_a's lock blocks tenant_a's next run (75), never tenant_b's."""
-    holder = database.open_engine(postgresql_url, schema="tenant_a")
+    holder = open_engine(postgresql_url, schema="tenant_a")
     try:
         with lock.run_lock(holder, "a test holding tenant_a"):
             other = authz_sync("run", env=tenant_env(sim_b, postgresql_url, "tenant_b"))
@@ -150,7 +150,7 @@ def test_the_run_lock_covers_one_schema_only(sim_a, sim_b, postgresql_url):
 
 def test_public_and_no_schema_share_one_lock_other_schemas_do_not(postgresql_url):
     engines = {
-        name: database.open_engine(postgresql_url, schema=name)
+        name: open_engine(postgresql_url, schema=name)
         for name in (None, "public", "tenant_a", "tenant_b")
     }
     try:
@@ -225,7 +225,7 @@ def test_reading_commands_never_create_the_schema_upgrade_and_downgrade_do(sim_b
     upgraded = authz_sync("db", "upgrade", env=env)
     assert upgraded.exit_code == 0, upgraded.output
     assert "(schema tenant_new) is at revision head" in upgraded.stdout
-    assert revision_in(postgresql_url, "tenant_new") == database.head_revision()
+    assert revision_in(postgresql_url, "tenant_new") == revisions.head_revision()
     assert relations(postgresql_url, "public") == []
     assert authz_sync("db", "downgrade", "base", env=env).exit_code == 0
     left = relations(postgresql_url, "tenant_new")
@@ -235,20 +235,20 @@ def test_reading_commands_never_create_the_schema_upgrade_and_downgrade_do(sim_b
 def test_migrations_alter_the_tenants_tables_only(postgresql_url):
     """0002 alters authz_sync_runs and copies links with text SQL: in the tenant's schema, even
     with a same-named table at an older revision in public."""
-    public = database.open_engine(postgresql_url)
-    tenant = database.open_engine(postgresql_url, schema="tenant_a")
+    public = open_engine(postgresql_url)
+    tenant = open_engine(postgresql_url, schema="tenant_a")
     try:
-        database.upgrade(public, "0001")
-        database.upgrade(tenant, "0001")
+        revisions.upgrade(public, "0001")
+        revisions.upgrade(tenant, "0001")
         with tenant.begin() as connection:
             row = {"group_id": "g1", "user_id": "auth0|1", "is_orphan": False}
             connection.execute(insert(schema.group_members), [row])
-        database.upgrade(tenant)
+        revisions.upgrade(tenant)
         with tenant.connect() as connection:
             history = connection.execute(select(schema.group_members_history)).mappings().all()
-            assert database.current_revision(connection) == database.head_revision()
+            assert revisions.current_revision(connection) == revisions.head_revision()
         with public.connect() as connection:
-            assert database.current_revision(connection) == "0001"
+            assert revisions.current_revision(connection) == "0001"
             columns = {c["name"] for c in inspect(connection).get_columns("authz_sync_runs")}
     finally:
         public.dispose()

@@ -8,7 +8,6 @@ import click
 
 from sync.cli.common import config_option, progress_bars, reports_errors
 from sync.config import load_settings
-from sync.redact import register_secret
 from sync.runner.backfill import backfill_user_details
 
 
@@ -31,7 +30,6 @@ def backfill(config_path: str | None, user_details: bool, restart: bool) -> None
     if not user_details:
         raise click.UsageError("say what to backfill: --user-details")
     settings = load_settings(config_path)
-    register_secret(settings.client_secret.reveal())
     with progress_bars() as progress:
         on_progress = partial(progress.update, "profiles")
         report = backfill_user_details(settings, restart=restart, progress=on_progress)

@@ -7,9 +7,8 @@ import sys
 import click
 
 from sync.cli.common import config_option, reports_errors
+from sync.errors import EXIT_CHECK_FAILED
 from sync.runner.check import run_checks
-
-EXIT_CHECK_FAILED = 1
 
 
 @click.command()

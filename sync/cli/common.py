@@ -16,15 +16,15 @@ from sync import logs, progress
 from sync.cli.report import dry_run_text, summary_line
 from sync.errors import (
     EXIT_CHANGES_PENDING,
-    EXIT_INTERNAL,
+    EXIT_DELETE_GUARD,
     EXIT_OK,
     EXIT_TERMINATED,
     Interrupted,
     SyncError,
+    exit_code_of,
 )
+from sync.model import DryRun, RunReport
 from sync.redact import redact
-from sync.runner.run import DryRun, RunReport
-from sync.sql.safeguard import EXIT_DELETE_GUARD
 
 log = logging.getLogger("sync")
 
@@ -64,32 +64,33 @@ def stop_on_sigterm() -> None:
 
 
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a SyncError into `Error: …` lines on stderr and its exit code; never a traceback."""
+    """Turn any exception into `Error: …` lines on stderr and its exit code; never a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except SyncError as error:
-            for line in redact(str(error)).splitlines():
-                _error(line)
-            sys.exit(error.exit_code)
-        except KeyboardInterrupt as interrupt:
-            stop = Interrupted.of(interrupt)
-            _error(f"interrupted by {stop.signal_name}; nothing was written")
-            sys.exit(stop.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise  # click prints its own usage errors, with its exit code 2
-        except Exception as error:  # a bug: the type is enough to report it, -vv shows the rest
-            log.debug("unexpected error", exc_info=True)
-            click.echo(
-                f"Error: internal error ({type(error).__name__}); rerun with -vv for details "
-                f"and please report it",
-                err=True,
-            )
-            sys.exit(EXIT_INTERNAL)
+        except (Exception, KeyboardInterrupt) as error:
+            if not isinstance(error, (SyncError, KeyboardInterrupt)):  # a bug: -vv shows it
+                log.debug("unexpected error", exc_info=True)
+            for line in message_of(error):
+                _error(line)
+            sys.exit(exit_code_of(error))
 
     return wrapper
+
+
+def message_of(error: BaseException) -> list[str]:
+    """What the operator reads about an error, one line each, secrets masked."""
+    if isinstance(error, SyncError):
+        return redact(str(error)).splitlines()
+    if isinstance(error, KeyboardInterrupt):
+        return [f"interrupted by {Interrupted.of(error).signal_name}; nothing was written"]
+    return [
+        f"internal error ({type(error).__name__}); rerun with -vv for details and please report it"
+    ]
 
 
 def _error(line: str) -> None:

@@ -4,26 +4,11 @@ from __future__ import annotations
 
 import click
 from alembic import command
-from sqlalchemy.exc import SQLAlchemyError
 
 from sync.cli.common import config_option, reports_errors
 from sync.config import load_database_settings
-from sync.errors import DatabaseError
-from sync.sql import engine as database
-
-
-def _engine(config_path: str | None):
-    settings = load_database_settings(config_path)
-    return database.open_engine(settings.url, schema=settings.schema)
-
-
-def _guarded(step, engine) -> None:
-    try:
-        step()
-    except SQLAlchemyError as error:
-        raise DatabaseError(f"{database.describe(engine)}: {database.first_line(error)}") from None
-    finally:
-        engine.dispose()
+from sync.sql import revisions
+from sync.sql.engine import database_errors, describe, engine_for
 
 
 @click.group()
@@ -38,9 +23,7 @@ def db() -> None:
 @reports_errors
 def upgrade(config_path: str | None, revision: str) -> None:
     """Create the tables or migrate them to REVISION (default: the newest)."""
-    engine = _engine(config_path)
-    _guarded(lambda: database.upgrade(engine, revision), engine)
-    click.echo(f"database {database.describe(engine)} is at revision {revision}")
+    _migrate(config_path, revision, down=False)
 
 
 @db.command()
@@ -49,9 +32,16 @@ def upgrade(config_path: str | None, revision: str) -> None:
 @reports_errors
 def downgrade(config_path: str | None, revision: str) -> None:
     """Migrate the tables back to REVISION (`base` drops every authz-sync table)."""
-    engine = _engine(config_path)
-    _guarded(lambda: database.downgrade(engine, revision), engine)
-    click.echo(f"database {database.describe(engine)} is at revision {revision}")
+    _migrate(config_path, revision, down=True)
+
+
+def _migrate(config_path: str | None, revision: str, *, down: bool) -> None:
+    engine = engine_for(load_database_settings(config_path))
+    try:
+        revisions.migrate(engine, revision, down=down)
+        click.echo(f"database {describe(engine)} is at revision {revision}")
+    finally:
+        engine.dispose()
 
 
 @db.command()
@@ -59,21 +49,21 @@ def downgrade(config_path: str | None, revision: str) -> None:
 @reports_errors
 def current(config_path: str | None) -> None:
     """Print the database's schema revision and the one this version needs."""
-    engine = _engine(config_path)
-
-    def show() -> None:
-        with engine.connect() as connection:
-            revision = database.current_revision(connection)
-        head = database.head_revision()
-        state = "up to date" if revision == head else "run `authz-sync db upgrade`"
-        where = f" (schema {schema})" if (schema := database.schema_of(engine)) else ""
-        click.echo(f"database revision: {revision or 'none'}{where}; needed: {head} ({state})")
-
-    _guarded(show, engine)
+    settings = load_database_settings(config_path)
+    engine = engine_for(settings)
+    try:
+        with database_errors(engine, "cannot read the revision of {}"), engine.connect() as c:
+            revision = revisions.current_revision(c)
+    finally:
+        engine.dispose()
+    head = revisions.head_revision()
+    state = "up to date" if revision == head else "run `authz-sync db upgrade`"
+    where = f" (schema {settings.schema})" if settings.schema else ""
+    click.echo(f"database revision: {revision or 'none'}{where}; needed: {head} ({state})")
 
 
 @db.command()
 @reports_errors
 def history() -> None:
     """List the schema migrations this version ships."""
-    command.history(database.alembic_config())
+    command.history(revisions.alembic_config())

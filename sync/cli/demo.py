@@ -6,30 +6,25 @@ import sys
 from typing import Any
 
 import click
-from sqlalchemy import text
 
 from sync.cli.common import progress_bars, reports_errors
 from sync.cli.report import summary_table
-from sync.config import DEFAULT_AUDIENCE, Secret, Settings, normalize_database_url
+from sync.config import (
+    Auth0Settings,
+    DatabaseSettings,
+    ExtensionSettings,
+    Safeguard,
+    Secret,
+    Settings,
+    normalize_database_url,
+)
 from sync.runner.run import run_sync
 from sync.simulator import Simulator, generate_tenant
-from sync.sql import engine as database
-from sync.sql.safeguard import Safeguard
+from sync.sql import queries
+from sync.sql.engine import database_errors, engine_for, redacted
+from sync.sql.revisions import upgrade
 
 DEMO_DATABASE = "sqlite:///authz-sync-demo.db"
-
-# The question this project exists for, as an analyst would ask it.
-USER_GROUPS_SQL = """\
-SELECT g.name, g.description
-FROM authz_group_members AS m
-JOIN authz_groups AS g ON g.group_id = m.group_id
-WHERE m.user_id = :user_id
-ORDER BY g.name"""
-
-BUSIEST_USER_SQL = """\
-SELECT m.user_id, u.name FROM authz_group_members AS m
-JOIN authz_users AS u ON u.user_id = m.user_id
-GROUP BY m.user_id, u.name ORDER BY COUNT(*) DESC, m.user_id LIMIT 1"""
 
 
 def tenant_options(command):
@@ -59,13 +54,11 @@ def _tenant(users, groups, memberships, roles, permissions, seed):
 
 
 def simulator_settings(sim: Simulator, database_url: str, **options: Any) -> Settings:
+    """Settings that point a run at a running simulator."""
     return Settings(
-        auth0_url=sim.url,
-        client_id=sim.client_id,
-        client_secret=Secret(sim.client_secret),
-        audience=DEFAULT_AUDIENCE,
-        extension_url=sim.api_url,
-        database_url=normalize_database_url(database_url),
+        auth0=Auth0Settings(sim.url, sim.client_id, Secret(sim.client_secret)),
+        extension=ExtensionSettings(sim.api_url),
+        database=DatabaseSettings(normalize_database_url(database_url)),
         **options,
     )
 
@@ -93,7 +86,7 @@ def demo(database_url: str, **tenant_size: int) -> None:
         _upgrade(settings)  # the demo's own file: migrate it rather than refuse it
         with progress_bars() as progress:
             report = run_sync(settings, progress=progress)
-    click.echo(f"database: {database.redacted(settings.database_url)}\n")
+    click.echo(f"database: {redacted(settings.database.url)}\n")
     click.echo(summary_table(report))
     click.echo(
         f"\nrun {report.run_id}: {report.api_requests} API requests, {report.seconds:.1f} s, "
@@ -103,22 +96,21 @@ def demo(database_url: str, **tenant_size: int) -> None:
 
 
 def _upgrade(settings: Settings) -> None:
-    engine = database.open_engine(settings.database_url)
+    engine = engine_for(settings.database)
     try:
-        database.upgrade(engine)
+        upgrade(engine)
     finally:
         engine.dispose()
 
 
 def _user_groups(settings: Settings) -> str:
-    engine = database.open_engine(settings.database_url)
+    engine = engine_for(settings.database)
     try:
-        with engine.connect() as connection:
-            user_id, name = connection.execute(text(BUSIEST_USER_SQL)).one()
-            rows = connection.execute(text(USER_GROUPS_SQL), {"user_id": user_id}).all()
+        with database_errors(engine), engine.connect() as connection:
+            user_id, name, rows = queries.busiest_user_groups(connection)
     finally:
         engine.dispose()
-    lines = [f"\nThe groups of {name} ({user_id}), by SQL:\n", USER_GROUPS_SQL, ""]
+    lines = [f"\nThe groups of {name} ({user_id}), by SQL:\n", queries.USER_GROUPS_SQL, ""]
     for group_name, description in rows:
         lines.append(f"  {group_name} — {_short(description)}")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sync.runner.run import RunReport
+from sync.model import RunReport
 
 PREFIX = "authz_sync_"
 LAST_SUCCESS = f"{PREFIX}last_success_timestamp_seconds"

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sync.runner.run import DryRun, RunReport, Sample
-from sync.sql.bulk import changed_columns
+from sync.model import DryRun, RunReport, Sample, changed_columns
 
 WIDTH = 60  # longest value shown in a dry run
 
@@ -36,20 +35,20 @@ def summary_table(report: RunReport) -> str:
 
 def dry_run_text(result: DryRun) -> str:
     lines = []
-    for name, plan in result.plans.items():
-        count = plan.count
+    for name, count in result.counts.items():
         lines.append(
             f"{name}: {count.inserted} to insert, {count.updated} to update, "
             f"{count.deleted} to delete, {count.unchanged} unchanged"
         )
         if name in result.samples:
-            lines += _samples(plan.keys, result.samples[name])
+            lines += _samples(result.samples[name])
     verdict = "changes pending" if result.changed else "no changes"
     lines.append(f"dry run: {verdict}; {result.api_requests} API requests; nothing was written")
     return "\n".join(lines)
 
 
-def _samples(keys: Sequence[str], sample: Sample) -> list[str]:
+def _samples(sample: Sample) -> list[str]:
+    keys = sample.keys
     lines = [f"  + {_key(keys, row)}" for row in sample.inserts]
     for before, after in sample.updates:
         changed = changed_columns(before, after)

@@ -1,13 +1,134 @@
-"""`authz-sync status`: the recent runs of the ledger, as a table or as JSON."""
+"""`authz-sync status`: the recent runs of the ledger, as a table or as JSON.
+
+The formatting is pure (rows in, text out): the table answers "did last night's run work, and
+if not, why" at a glance; `--json` carries every column unshortened.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
 import click
-from sqlalchemy import Connection, select
 
 from sync.cli.common import config_option, reports_errors
-from sync.cli.status_text import Run, format_json, format_table
-from sync.sql import readonly, schema
+from sync.config import load_database_settings
+from sync.sql import queries
+
+Run = Mapping[str, Any]
+
+ERROR_WIDTH = 60
+NO_RUNS = "no runs yet"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    right: bool  # numbers align right, words left
+
+
+COLUMNS = (
+    Column("run", True),
+    Column("started (UTC)", False),
+    Column("status", False),
+    Column("duration", True),
+    Column("ins/upd/del", True),
+    Column("requests", True),
+    Column("retries", True),
+    Column("429s", True),
+    Column("error", False),
+)
+
+
+def started(run: Run) -> str:
+    """To the second: enough to tell runs apart, short enough to scan."""
+    value = run.get("started_at")
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def duration(run: Run) -> str:
+    """The recorded wall time, else finish minus start; `-` while running or unknown."""
+    seconds = run.get("duration_seconds")
+    if seconds is None and run.get("started_at") and run.get("finished_at"):
+        seconds = (run["finished_at"] - run["started_at"]).total_seconds()
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+
+
+def changes(run: Run) -> str:
+    values = [run.get(f"rows_{kind}") for kind in ("inserted", "updated", "deleted")]
+    if all(value is None for value in values):
+        return "-"
+    return "/".join(_number(value) for value in values)
+
+
+def short_error(error: str | None, width: int = ERROR_WIDTH) -> str:
+    """The first non-blank line, cut to `width`; `…` says there is more (see --json)."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    first = _CONTROL.sub("?", lines[0])  # no terminal escape sequences from stored text
+    if len(first) > width:
+        return first[: width - 1] + "…"
+    return first + " …" if len(lines) > 1 else first
+
+
+def _number(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def table_row(run: Run) -> list[str]:
+    return [
+        _number(run.get("run_id")),
+        started(run),
+        _CONTROL.sub("?", str(run.get("status") or "-")),
+        duration(run),
+        changes(run),
+        _number(run.get("api_requests")),
+        _number(run.get("api_retries")),
+        _number(run.get("api_rate_limited")),
+        short_error(run.get("error")),
+    ]
+
+
+def format_table(runs: Sequence[Run]) -> str:
+    """An aligned table, one run per line in the order given; `no runs yet` for none."""
+    if not runs:
+        return NO_RUNS + "\n"
+    rows = [[column.header for column in COLUMNS], *(table_row(run) for run in runs)]
+    widths = [max(len(row[index]) for row in rows) for index in range(len(COLUMNS))]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(width) if column.right else cell.ljust(width)
+            for cell, width, column in zip(row, widths, COLUMNS, strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def json_value(value: Any) -> Any:
+    """Timestamps (naive UTC in the database) as ISO 8601 with a Z; everything else as is."""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="microseconds") + "Z"
+    return value
+
+
+def format_json(runs: Sequence[Run]) -> str:
+    """A JSON array of objects with every column, in the order given."""
+    objects = [{key: json_value(value) for key, value in run.items()} for run in runs]
+    return json.dumps(objects, ensure_ascii=False, indent=2) + "\n"
 
 
 @click.command()
@@ -30,16 +151,10 @@ from sync.sql import readonly, schema
 def status(config_path: str | None, limit: int, as_json: bool) -> None:
     """Show the most recent runs, newest first: when, outcome, duration, changes, API retries
     and 429s, and the first line of the error of a run that failed."""
-    with readonly.snapshot(readonly.open_engine(config_path)) as connection:
-        runs = recent_runs(connection, limit)
+    with queries.snapshot(load_database_settings(config_path)) as connection:
+        runs = queries.recent_runs(connection, limit)
     text = format_json(runs) if as_json else format_table(runs)
     # UTF-8 whatever the locale: errors may quote names with emoji; JSON is UTF-8 by definition.
     stdout = click.get_binary_stream("stdout")
     stdout.write(text.encode("utf-8"))
     stdout.flush()
-
-
-def recent_runs(connection: Connection, limit: int) -> list[Run]:
-    runs = schema.sync_runs
-    query = select(runs).order_by(runs.c.run_id.desc()).limit(limit)
-    return [dict(row) for row in connection.execute(query).mappings()]

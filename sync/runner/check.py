@@ -13,9 +13,11 @@ import httpx
 
 from sync.config import Settings, load_settings
 from sync.errors import SyncError
-from sync.source.auth import GRANT_WHERE, REQUIRED_SCOPES
+from sync.source.auth import GRANT_WHERE
+from sync.source.endpoints import REQUIRED_SCOPES
 from sync.source.extension import ExtensionApi
-from sync.sql import engine as database
+from sync.sql.engine import describe, engine_for
+from sync.sql.revisions import head_revision, schema_is_current
 
 
 @dataclass
@@ -32,7 +34,7 @@ def run_checks(
         settings = load_settings(config_path)
     except SyncError as error:
         return [Check("settings", False, line) for line in str(error).splitlines()]
-    checks = [Check("settings", True, f"extension {settings.extension_url}")]
+    checks = [Check("settings", True, f"extension {settings.extension.url}")]
     checks += list(_api_checks(settings, transport))
     checks += list(_database_checks(settings))
     return checks
@@ -48,8 +50,9 @@ def _attempt(name: str, step: Callable[[], str]) -> Check:
 def _api_checks(settings: Settings, transport: httpx.BaseTransport | None) -> Iterator[Check]:
     # No waiting in a check: one try per step, a failure is the answer.
     with ExtensionApi(settings, transport=transport, sleep=lambda _seconds: None) as api:
+        audience = settings.auth0.audience
         token = _attempt(
-            "token", lambda: f"{len(api.token().value)}-character token for {settings.audience}"
+            "token", lambda: f"{len(api.token().value)}-character token for {audience}"
         )
         yield token
         if not token.ok:
@@ -70,10 +73,8 @@ def _api_checks(settings: Settings, transport: httpx.BaseTransport | None) -> It
 
 
 def _database_checks(settings: Settings) -> Iterator[Check]:
-    engine = database.open_engine(
-        settings.database_url, read_only=True, schema=settings.database_schema
-    )
-    where = database.describe(engine)
+    engine = engine_for(settings.database, read_only=True)
+    where = describe(engine)
     try:
         yield _attempt("database schema", lambda: _schema_state(engine, where))
     finally:
@@ -81,6 +82,6 @@ def _database_checks(settings: Settings) -> Iterator[Check]:
 
 
 def _schema_state(engine, where: str) -> str:
-    if database.schema_is_current(engine):
-        return f"{where} at revision {database.head_revision()}"
+    if schema_is_current(engine):
+        return f"{where} at revision {head_revision()}"
     return f"{where} is empty: the first `authz-sync run` creates the tables"

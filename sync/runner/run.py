@@ -1,9 +1,11 @@
 """One sync run: lock → schema → ledger → read → check → plan → safeguard → write, all or nothing.
 
-`sync_snapshot` runs it for any snapshot source (sources.py), such as the extension's API.
-Nothing is written to the synced tables until every record has been read and checked; the data
-and the run's `succeeded` ledger row are committed together. A failing run rolls back, then marks
-its ledger row `failed` (or `aborted` on SIGINT / SIGTERM) with the reason.
+The one place where the wings meet: a source (source/, HTTP or a file) yields user slices and
+returns what it read; this module stages the slices, hands the rows to the SQL wing (sql/) to
+plan and apply, and records the outcome in the ledger. Nothing is written to the synced tables
+until every record has been read and checked; the data and the run's `succeeded` ledger row are
+committed together. A failing run rolls back, then marks its ledger row `failed` (or `aborted`
+on SIGINT / SIGTERM) with the reason. A dry run reads and plans the same way, and writes nothing.
 """
 
 from __future__ import annotations
@@ -16,81 +18,27 @@ from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from sync.config import DatabaseSettings, Settings
-from sync.errors import EXIT_INTERNAL, EXIT_OK, DatabaseError, Interrupted, SyncError
-from sync.fingerprint import UNKNOWN
+from sync import model
+from sync.config import DatabaseSettings, Safeguard, Settings
+from sync.errors import DatabaseError, Interrupted, SyncError, exit_code_of
 from sync.logs import current_run
+from sync.model import UNKNOWN, DryRun, Fetched, LastSuccess, RequestStats, RunReport, Sample
 from sync.progress import NO_PROGRESS, Progress
 from sync.redact import redact
-from sync.source.api_source import ApiSource, SnapshotSource, Users
-from sync.source.extension import RequestStats
-from sync.source.users import windows_to_json
-from sync.sql import schema
-from sync.sql.apply import apply_run, plan_run
-from sync.sql.bulk import TableCount
-from sync.sql.engine import (
-    begin_writing,
-    database_errors,
-    describe,
-    ensure_schema,
-    first_line,
-    open_engine,
-    redacted,
-    schema_is_current,
-    scratch_engine,
-)
-from sync.sql.ledger import (
-    ABORTED,
-    FAILED,
-    SUCCEEDED,
-    fail_run,
-    finish_run,
-    keep_windows_of,
-    mark_abandoned,
-    start_run,
-)
+from sync.source.api_source import ApiSource, Source
+from sync.sql import ledger, schema
+from sync.sql.apply import apply_run
+from sync.sql.engine import begin_writing, database_errors, describe, engine_for, scratch_engine
 from sync.sql.lock import run_lock
-from sync.sql.safeguard import DeleteGuardError, Safeguard, check_deletes
-from sync.sql.twins import StagedTable
+from sync.sql.plan import RunUsers, plan_run
+from sync.sql.revisions import ensure_schema, schema_is_current
+from sync.sql.safeguard import check_deletes
+from sync.sql.twins import Plan, StagedTable
 from sync.transform import TableRows, build_rows
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunReport:
-    run_id: int
-    counts: dict[str, TableCount]
-    warnings: list[str] = field(default_factory=list)
-    api_requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    seconds: float = 0.0
-    fetch_seconds: float = 0.0
-    staging_seconds: float = 0.0  # of fetch_seconds: users written to their temporary table
-    changes_logged: int = 0
-
-    @property
-    def rows_written(self) -> int:
-        """Every row inserted, updated or deleted, effective tables included."""
-        return sum(c.inserted + c.updated + c.deleted for c in self.counts.values())
-
-    def total(self, operation: str) -> int:
-        """Over the copied tables; the derived effective tables are in `counts` only."""
-        return sum(getattr(self.counts[name], operation) for name in schema.SYNCED_TABLES)
-
-
-def fetch_rows(source: SnapshotSource, connection: Connection) -> tuple[Users, TableRows]:
-    """Every table's new rows: users as the source gives them (staged on `connection`, or kept
-    as stored), the rest in memory. Writes nothing else."""
-    users, snapshot = source.read(connection)
-    return users, build_rows(snapshot)
-
-
-def database_of(settings: Settings) -> DatabaseSettings:
-    return DatabaseSettings(settings.database_url, settings.database_schema)
+DRY_RUN_SAMPLE = 3  # changes shown per table and operation in a dry run
 
 
 def run_sync(
@@ -105,66 +53,170 @@ def run_sync(
 
     `compare_all` compares every table, also those the fingerprints show unchanged."""
     source = ApiSource(settings, transport, sleep, progress)
-    return sync_snapshot(source, database_of(settings), settings.safeguard, progress, compare_all)
+    return sync_snapshot(source, settings.database, settings.safeguard, progress, compare_all)
+
+
+@dataclass
+class Read:
+    """What a run read, staged on its connection: the users in a twin, the rest as rows."""
+
+    fetched: Fetched
+    users: RunUsers
+    rows: TableRows
+    stats: RequestStats
+    staging_seconds: float  # of the fetch: users written to their temporary table
+
+    @property
+    def fingerprints(self) -> model.Fingerprints:
+        return self.fetched.fingerprints
+
+
+def read_source(
+    source: Source, connection: Connection, last: LastSuccess | None, stats: RequestStats
+) -> Read:
+    """Stream every user slice into a temporary twin on `connection` (committed slice by
+    slice: the twin is private to this connection, and a short transaction holds nothing
+    back on the server during a long read), then check the lists' records."""
+    twin = StagedTable(connection, schema.users, model.SYNCED_TABLES[model.USERS])
+    slices = source.read(last.user_windows if last else [], stats)
+    while True:
+        try:
+            rows = next(slices)
+        except StopIteration as done:
+            fetched: Fetched = done.value
+            break
+        twin.add(rows)
+        connection.commit()
+    if not fetched.has_users:
+        twin.drop()
+    users = RunUsers(twin if fetched.has_users else None)
+    return Read(fetched, users, build_rows(fetched.snapshot), stats, twin.seconds)
+
+
+def plan_read(
+    connection: Connection, read: Read, last: LastSuccess | None, progress: Progress, **options
+) -> dict[str, Plan]:
+    progress.update("compare", 0)
+    plans = plan_run(connection, read.rows, read.users, last, **options)
+    progress.update("compare", len(plans), len(plans), "tables")
+    return plans
+
+
+# --- a run -----------------------------------------------------------------------------------
 
 
 def sync_snapshot(
-    source: SnapshotSource,
+    source: Source,
     database: DatabaseSettings,
     safeguard: Safeguard,
     progress: Progress = NO_PROGRESS,
     compare_all: bool = False,
 ) -> RunReport:
     """One run from any source; raises a SyncError (with its exit code) when the run fails."""
-    engine = open_engine(database.url, schema=database.schema)
+    engine = engine_for(database)
     try:
-        with ExitStack() as held:
-            with database_errors(engine):
-                held.enter_context(run_lock(engine, describe(engine)))  # until the end
-                ensure_schema(engine)
-                if abandoned := mark_abandoned(engine):
-                    log.warning("%d earlier run(s) died without finishing: abandoned", abandoned)
-                run_id = start_run(engine, source.label)
-            token = current_run.set(run_id)
+        with ExitStack() as held, database_errors(engine):
+            held.enter_context(run_lock(engine, describe(engine)))  # until the end
+            ensure_schema(engine)
+            if abandoned := ledger.mark_abandoned(engine):
+                log.warning("%d earlier run(s) died without finishing: abandoned", abandoned)
+            run = Run(engine, ledger.start_run(engine, source.label), source, safeguard)
+            token = current_run.set(run.run_id)
             try:
-                return _run(engine, run_id, source, safeguard, progress, compare_all)
+                return run.execute(progress, compare_all)
             finally:
                 current_run.reset(token)
     finally:
         engine.dispose()
 
 
-DRY_RUN_SAMPLE = 3  # changes shown per table and operation in a dry run
-
-
 @dataclass
-class Sample:
-    """A few of a plan's changes, read while the planning connection (and its temporary
-    tables) still existed."""
+class Run:
+    """One run, from its ledger row to its outcome."""
 
-    inserts: list[dict]
-    updates: list[tuple[dict, dict]]
-    deletes: list[dict]
+    engine: Engine
+    run_id: int
+    source: Source
+    safeguard: Safeguard
+    stats: RequestStats = field(default_factory=RequestStats)
+    started: float = field(default_factory=time.monotonic)
 
-    @classmethod
-    def of(cls, plan) -> Sample:
-        size = DRY_RUN_SAMPLE
-        return cls(plan.inserted_rows(size), plan.updated_pairs(size), plan.deleted_rows(size))
+    def execute(self, progress: Progress, compare_all: bool) -> RunReport:
+        committed: RunReport | None = None
+        try:
+            committed = self._read_plan_apply(progress, compare_all)
+            _log_timing(committed)
+            return committed
+        except KeyboardInterrupt as interrupt:
+            if committed is not None:  # the signal came after the commit: the run did succeed
+                log.warning("interrupted just after the commit; the run succeeded")
+                return committed
+            stop = Interrupted.of(interrupt)
+            self._record_failure(ledger.ABORTED, f"interrupted by {stop.signal_name}", stop)
+            raise stop from None
+        except SyncError as error:
+            self._record_failure(ledger.FAILED, str(error), error)
+            raise
+        except Exception as error:  # a bug: still leave the ledger true, then let it surface
+            self._record_failure(ledger.FAILED, f"internal error {type(error).__name__}", error)
+            raise
+
+    def _read_plan_apply(self, progress: Progress, compare_all: bool) -> RunReport:
+        # One connection for the whole run: the staged (temporary) tables live in its session.
+        with (
+            database_errors(self.engine, "writing to {} failed"),
+            self.engine.connect() as connection,
+        ):
+            last = ledger.last_success(connection)  # read once, for the source and the plan
+            read = read_source(self.source, connection, last, self.stats)
+            fetch_seconds = time.monotonic() - self.started
+            connection.commit()
+            begin_writing(connection)
+            known = UNKNOWN if compare_all else read.fingerprints
+            plans = plan_read(connection, read, last, progress, writing=True, fingerprints=known)
+            logged = apply_run(connection, plans, self.safeguard, self.run_id, progress)
+            report = self._report(read, plans, fetch_seconds, logged)
+            ledger.finish_run(connection, self.run_id, report, read.fetched)
+            connection.commit()
+            return report
+
+    def _report(self, read: Read, plans: dict[str, Plan], fetch_seconds, logged) -> RunReport:
+        return RunReport(
+            self.run_id,
+            {name: plan.count for name, plan in plans.items()},
+            read.rows.warnings,
+            api_requests=self.stats.requests,
+            retries=self.stats.retries,
+            rate_limited=self.stats.rate_limited,
+            seconds=time.monotonic() - self.started,
+            fetch_seconds=fetch_seconds,
+            staging_seconds=read.staging_seconds,
+            changes_logged=logged,
+        )
+
+    def _record_failure(self, status: str, reason: str, error: BaseException) -> None:
+        if not isinstance(error, SyncError):
+            reason += "; nothing was written"
+        try:
+            # Our messages hold no secret; redact makes sure.
+            ledger.fail_run(
+                self.engine, self.run_id, status, redact(reason), exit_code_of(error), self.stats
+            )
+        except DatabaseError as ledger_error:  # the database may be what failed
+            log.error("could not record the run's failure: %s", ledger_error)
 
 
-@dataclass
-class DryRun:
-    """What a run would write, computed without writing anything."""
+def _log_timing(report: RunReport) -> None:
+    log.info(
+        "timing: fetch %.2f s (%.2f s of it staging users), apply %.2f s (%d rows written)",
+        report.fetch_seconds,
+        report.staging_seconds,
+        report.seconds - report.fetch_seconds,
+        report.rows_written,
+    )
 
-    plans: dict  # name → a staging.Plan: its counts (its rows went with the connection)
-    samples: dict[str, Sample]  # of the synced tables
-    warnings: list[str]
-    refusal: str | None  # the safeguard's message, when a real run would be refused
-    api_requests: int
 
-    @property
-    def changed(self) -> bool:
-        return any(self.plans[name].changed for name in schema.SYNCED_TABLES)
+# --- a dry run -------------------------------------------------------------------------------
 
 
 def dry_run(
@@ -175,145 +227,52 @@ def dry_run(
     progress: Progress = NO_PROGRESS,
     compare_all: bool = False,
 ) -> DryRun:
-    """Fetch and plan like a run; write nothing at all: no lock, no ledger row, no history.
-
-    Planning needs temporary tables, which a read-only connection may hold. A database without
-    the schema yet is planned against an empty schema in a scratch SQLite file.
-    """
+    """Fetch and plan like a run; write nothing at all (see `plan_snapshot`)."""
     source = ApiSource(settings, transport, sleep, progress)
-    return plan_snapshot(source, database_of(settings), settings.safeguard, progress, compare_all)
+    return plan_snapshot(source, settings.database, settings.safeguard, progress, compare_all)
 
 
 def plan_snapshot(
-    source: SnapshotSource,
+    source: Source,
     database: DatabaseSettings,
     safeguard: Safeguard,
     progress: Progress = NO_PROGRESS,
     compare_all: bool = False,
 ) -> DryRun:
-    """Read and plan like a run from any source; write nothing at all (see `dry_run`)."""
-    engine = open_engine(database.url, read_only=True, schema=database.schema)
+    """Read and plan like a run from any source; write nothing at all: no lock, no ledger row,
+    no history. Planning needs temporary tables, which a read-only connection may hold. A
+    database without the schema yet is planned against an empty schema in a scratch SQLite
+    file."""
+    engine = engine_for(database, read_only=True)
     try:
-        with database_errors(engine):
-            has_schema = schema_is_current(engine)
+        has_schema = schema_is_current(engine)
         with database_errors(engine), ExitStack() as stack:
             target = engine if has_schema else stack.enter_context(scratch_engine())
             connection = stack.enter_context(target.connect())
-            users, rows = fetch_rows(source, connection)
-            known = UNKNOWN if compare_all else source.fingerprints
-            plans = _compare(connection, rows, users, progress, fingerprints=known)
-            samples = {name: Sample.of(plans[name]) for name in schema.SYNCED_TABLES}
-            try:
-                check_deletes({name: plans[name] for name in schema.SYNCED_TABLES}, safeguard)
-                refusal = None
-            except DeleteGuardError as error:
-                refusal = str(error)
+            last = ledger.last_success(connection) if has_schema else None
+            read = read_source(source, connection, last, RequestStats())
+            known = UNKNOWN if compare_all else read.fingerprints
+            plans = plan_read(connection, read, last, progress, fingerprints=known)
+            result = _dry_run(plans, read, safeguard)
             connection.rollback()
-        return DryRun(plans, samples, rows.warnings, refusal, source.stats.requests)
+            return result
     finally:
         engine.dispose()
 
 
-def _run(
-    engine: Engine,
-    run_id: int,
-    source: SnapshotSource,
-    safeguard: Safeguard,
-    progress: Progress,
-    compare_all: bool,
-) -> RunReport:
-    started = time.monotonic()
-    committed: RunReport | None = None
+def _dry_run(plans: dict[str, Plan], read: Read, safeguard: Safeguard) -> DryRun:
+    """The plans' counts and samples, read while their temporary tables exist."""
+    samples = {name: _sample(plans[name]) for name in model.SYNCED_TABLES}
     try:
-        # One connection for the whole run: the staged (temporary) tables live in its session.
-        with engine.connect() as connection:
-            users, rows = fetch_rows(source, connection)
-            report = RunReport(run_id, {}, rows.warnings, fetch_seconds=time.monotonic() - started)
-            report.staging_seconds = users.seconds if isinstance(users, StagedTable) else 0.0
-            connection.commit()
-            begin_writing(connection)
-            known = UNKNOWN if compare_all else source.fingerprints
-            plans = _compare(connection, rows, users, progress, writing=True, fingerprints=known)
-            report.changes_logged = apply_run(connection, plans, safeguard, run_id, progress)
-            report.counts = {name: plan.count for name, plan in plans.items()}
-            _fill(report, source.stats, started)
-            finish_run(
-                connection,
-                run_id,
-                status=SUCCEEDED,
-                exit_code=EXIT_OK,
-                fingerprints=source.fingerprints.as_dict(),
-                user_windows=windows_to_json(source.user_windows),
-                **_ledger(report),
-            )
-            if source.user_windows is not None:  # an import reads no users: keep the last
-                keep_windows_of(connection, run_id)
-            connection.commit()
-        committed = report
-        log.info(
-            "timing: fetch %.2f s (%.2f s of it staging users), apply %.2f s (%d rows written)",
-            report.fetch_seconds,
-            report.staging_seconds,
-            report.seconds - report.fetch_seconds,
-            report.rows_written,
-        )
-        return report
+        check_deletes({name: plans[name] for name in model.SYNCED_TABLES}, safeguard)
+        refusal = None
     except SyncError as error:
-        _record_failure(engine, run_id, FAILED, error, error.exit_code, source.stats)
-        raise
-    except SQLAlchemyError as error:
-        failure = DatabaseError(f"writing to {redacted(engine.url)} failed: {first_line(error)}")
-        _record_failure(engine, run_id, FAILED, failure, failure.exit_code, source.stats)
-        raise failure from None
-    except KeyboardInterrupt as interrupt:
-        if committed is not None:  # the signal came after the commit: the run did succeed
-            log.warning("interrupted just after the commit; the run succeeded")
-            return committed
-        stop = Interrupted.of(interrupt)
-        reason = f"interrupted by {stop.signal_name}; nothing was written"
-        _record_failure(engine, run_id, ABORTED, reason, stop.exit_code, source.stats)
-        raise stop from None
-    except Exception as error:  # a bug: still leave the ledger true, then let it surface
-        reason = f"internal error {type(error).__name__}; nothing was written"
-        _record_failure(engine, run_id, FAILED, reason, EXIT_INTERNAL, source.stats)
-        raise
+        refusal = str(error)
+    counts = {name: plan.count for name, plan in plans.items()}
+    return DryRun(counts, samples, read.rows.warnings, refusal, read.stats.requests)
 
 
-def _compare(
-    connection: Connection, rows: TableRows, users: Users, progress: Progress, **options
-) -> dict:
-    progress.update("compare", 0)
-    plans = plan_run(connection, rows, users, **options)
-    progress.update("compare", len(plans), len(plans), "tables")
-    return plans
-
-
-def _fill(report: RunReport, stats: RequestStats, started: float) -> None:
-    report.api_requests = stats.requests
-    report.retries = stats.retries
-    report.rate_limited = stats.rate_limited
-    report.seconds = time.monotonic() - started
-
-
-def _ledger(report: RunReport) -> dict:
-    return {
-        "rows_inserted": report.total("inserted"),
-        "rows_updated": report.total("updated"),
-        "rows_deleted": report.total("deleted"),
-        "api_requests": report.api_requests,
-        "api_retries": report.retries,
-        "api_rate_limited": report.rate_limited,
-        "duration_seconds": round(report.seconds, 3),
-        "counts": {name: count.as_dict() for name, count in report.counts.items()},
-        "warnings": report.warnings,
-    }
-
-
-def _record_failure(
-    engine: Engine, run_id: int, status: str, error: object, exit_code: int, stats: RequestStats
-) -> None:
-    try:
-        message = redact(str(error))  # our messages hold no secret; this makes sure
-        fail_run(engine, run_id, status, message, exit_code, api_requests=stats.requests)
-    except SQLAlchemyError as ledger_error:  # the database may be what failed
-        log.error("could not record the run's failure: %s", first_line(ledger_error))
+def _sample(plan: Plan) -> Sample:
+    size = DRY_RUN_SAMPLE
+    inserts, updates = plan.inserted_rows(size), plan.updated_pairs(size)
+    return Sample(tuple(plan.keys), inserts, updates, plan.deleted_rows(size))

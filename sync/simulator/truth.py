@@ -1,7 +1,7 @@
 """Ground truth: the rows a correct sync of a tenant must leave in each synced table.
 
 Computed straight from the tenant, with no sync code involved (only the table names come from
-sync.schema), so tests can compare what the job wrote against an independent answer. The
+sync.model), so tests can compare what the job wrote against an independent answer. The
 conventions (orphans kept and flagged, dangling references dropped, duplicates collapsed) are the
 ones the sync implements.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sync.sql.schema import SYNCED_TABLES
+from sync.model import SYNCED_TABLES
 
 from .tenant import Json, Tenant
 from .timefmt import parse_utc

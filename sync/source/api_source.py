@@ -1,47 +1,38 @@
-"""Where a run's data comes from: the extension's API (`run`), or another source of the same lists.
+"""The extension's API as a source of a run: the three lists, then every user, slice by slice.
 
-A source has a `label` (what the ledger's `source` column records), `stats` (the requests it
-sent), `fingerprints` and `user_windows` (of what it read, once read: fingerprint.py,
-paging.py) and `read(connection)`. That returns the users — staged into a temporary table on
-the run's connection, or an UnchangedPlan when the source holds none and the stored users
-stay — and the snapshot of groups, roles and permissions as the extension stores them. The
-runner takes any source and does the rest (lock, ledger, checks, plan, safeguard, writes) the
-same way.
+A source (this one, or export_file.py) is an object with a `label` (what the ledger's `source`
+column records) and `read(previous_windows)`: a generator of user slices — lists of checked user
+rows, at most one `created_at` window (≤ 1000 users) each — that returns a `model.Fetched` when
+exhausted. The runner stores each slice and lets it go, so memory stays one slice whatever the
+tenant's size. Nothing here touches the database.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Protocol
 
 import httpx
-from sqlalchemy import Connection, func, select
 
 from sync.config import Settings
-from sync.fingerprint import UNKNOWN, Fingerprints, UserDigests, combine
+from sync.fingerprint import UserDigests, combine
+from sync.model import Fetched, Fingerprints, RequestStats, Snapshot, UserSlices, Window
 from sync.progress import NO_PROGRESS, Progress
-from sync.source.extension import ExtensionApi, Listing, RequestStats
-from sync.source.users import UserReader, Window
-from sync.sql import schema
-from sync.sql.ledger import last_success
-from sync.sql.twins import StagedTable, UnchangedPlan
-from sync.transform import Snapshot, user_row
+from sync.source.extension import ExtensionApi, Listing
+from sync.source.users import UserReader
+from sync.transform import user_row
 
 log = logging.getLogger(__name__)
 
-Users = StagedTable | UnchangedPlan  # a run's new users, or "keep the stored ones"
 
-
-class SnapshotSource(Protocol):
+class Source(Protocol):
     label: str
-    stats: RequestStats
-    fingerprints: Fingerprints
-    user_windows: list[Window] | None  # the created_at windows users were read in, if any
 
-    def read(self, connection: Connection) -> tuple[Users, Snapshot]: ...
+    def read(self, previous_windows: Sequence[Window], stats: RequestStats) -> UserSlices:
+        """User slices, then the Fetched; every request counted in `stats` as it is sent."""
 
 
 class ApiSource:
@@ -56,65 +47,38 @@ class ApiSource:
     ):
         self.settings, self.transport, self.sleep = settings, transport, sleep
         self.progress = progress
-        self.label = settings.extension_url
-        self.stats = RequestStats()
-        self.fingerprints = UNKNOWN
-        self.user_windows: list[Window] | None = None  # the created_at windows read, once read
+        self.label = settings.extension.url
 
-    def read(self, connection: Connection) -> tuple[Users, Snapshot]:
-        """Users staged on `connection` (a temporary table), the lists in memory."""
-        last = last_success(connection)
-        users = StagedTable(connection, schema.users, schema.SYNCED_TABLES[schema.users.name])
-        api = ExtensionApi(self.settings, transport=self.transport, sleep=self.sleep)
-        self.stats = api.stats
+    def read(self, previous_windows: Sequence[Window], stats: RequestStats) -> UserSlices:
+        """The three lists, then every user, in the windows the last successful run read
+        (`previous_windows`) where they still serve."""
+        api = ExtensionApi(self.settings, transport=self.transport, sleep=self.sleep, stats=stats)
         with api:
-            return users, self._fetch(api, users, last.user_windows if last else [])
-
-    def _fetch(self, api: ExtensionApi, users: StagedTable, windows: list[Window]) -> Snapshot:
-        """Read the three lists, and stream every user into the `users` twin, slice by slice,
-        in the windows the last successful run read (`windows`) where they still serve.
-
-        Each slice is validated and staged, then let go, so memory does not grow with the
-        tenant. Staged rows are committed as they come: the twin is temporary and private to
-        this connection, and a short transaction holds nothing back on the server during a
-        long read.
-        """
-        api.check_scopes()
-        groups, roles, permissions = (
-            _listing(api, resource, self.progress)
-            for resource in ("groups", "roles", "permissions")
-        )
-        reader = UserReader(
-            api.users_page,
-            self.settings.users_per_page,
-            self.settings.concurrency,
-            on_progress=partial(self.progress.update, "users"),
-            previous=windows,
-        )
-        digests = UserDigests()
-        for piece in reader.read():
-            rows = [user_row(user) for user in piece.values()]
-            for row in rows:
-                digests.add(row)
-            users.add(rows)
-            users.connection.commit()
-        log.info(
-            "fetched %d users (%d slices, %d probes over the cap), %d groups, %d roles, "
-            "%d permissions",
-            reader.count,
-            len(reader.slices),
-            reader.probes_wasted,
-            len(groups.records),
-            len(roles.records),
-            len(permissions.records),
-        )
-        self.fingerprints = Fingerprints(
-            authz=combine(groups.digest, roles.digest, permissions.digest),
+            api.check_scopes()
+            listings = [_listing(api, name, self.progress) for name in LISTS]
+            reader = UserReader(
+                api.users_page,
+                self.settings.extension.users_per_page,
+                self.settings.extension.concurrency,
+                on_progress=partial(self.progress.update, "users"),
+                previous=previous_windows,
+            )
+            digests = UserDigests()
+            for piece in reader.read():
+                rows = [user_row(user) for user in piece.values()]
+                digests.add_all(rows)
+                yield rows
+        _log_fetched(reader, listings)
+        fingerprints = Fingerprints(
+            authz=combine(*(listing.digest for listing in listings)),
             user_ids=digests.ids.hexdigest(),
             users=digests.rows.hexdigest(),
         )
-        self.user_windows = reader.windows
-        return Snapshot(groups.records, roles.records, permissions.records)
+        snapshot = Snapshot(*(listing.records for listing in listings))
+        return Fetched(snapshot, True, fingerprints, reader.windows)
+
+
+LISTS = ("groups", "roles", "permissions")
 
 
 def _listing(api: ExtensionApi, resource: str, progress: Progress) -> Listing:
@@ -124,8 +88,14 @@ def _listing(api: ExtensionApi, resource: str, progress: Progress) -> Listing:
     return listing
 
 
-def stored_users(connection: Connection) -> UnchangedPlan:
-    """The users as the database holds them, for a source that has none (an export file): they
-    stay as they are, and members are flagged `is_orphan` against them (apply.plan_run)."""
-    rows = connection.scalar(select(func.count()).select_from(schema.users))
-    return UnchangedPlan.holding(schema.users, schema.SYNCED_TABLES[schema.users.name], rows)
+def _log_fetched(reader: UserReader, listings: list[Listing]) -> None:
+    groups, roles, permissions = (len(listing.records) for listing in listings)
+    log.info(
+        "fetched %d users (%d slices, %d probes over the cap), %d groups, %d roles, %d permissions",
+        reader.count,
+        len(reader.slices),
+        reader.probes_wasted,
+        groups,
+        roles,
+        permissions,
+    )

@@ -17,12 +17,12 @@ from sync.config import Secret
 from sync.errors import ApiError, AuthError, RetryableApiError
 from sync.redact import register_secret
 from sync.source.answers import body_text, json_or_none, retryable_status_error, transport_error
+from sync.source.endpoints import REQUIRED_SCOPES
 
 GRANT_WHERE = (
     "in the Auth0 dashboard: Applications → APIs → auth0-authorization-extension-api → "
     "Machine to Machine Applications, authorize the application and tick the scopes"
 )
-REQUIRED_SCOPES = ("read:users", "read:groups", "read:roles", "read:permissions")
 REFRESH_MARGIN = 60.0  # seconds before expiry when a token counts as expired
 
 

@@ -4,12 +4,14 @@ The extension's Export button saves, and `GET /api/configuration/export` answers
 stored document: `groups`, `roles` and `permissions` lists — members, nesting, group roles, role
 permissions and role users inside them, as `/api/groups` and the others list them — and keys
 authz-sync does not copy (`configuration`, `rules`, `applications`), which are ignored. It holds
-no users: an import keeps authz_users as it is (sources.stored_users). The records themselves
+no users: its `read()` yields no user slice and returns `has_users=False`, so an import keeps
+authz_users as it is. The records themselves
 are checked by the same rules as a run's (transform.py), inside the run.
 
 The file is read when the source is made, before anything touches the database: a missing or
 unreadable file is exit 66 (InputFileError). A file that is not an export is exit 65
 (ApiDataError), raised by `read()` inside the run, which records it like a run's bad data.
+A source in the sense of api_source.py: the runner reads it the same way.
 """
 
 from __future__ import annotations
@@ -17,16 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
-
 from sync.errors import ApiDataError, InputFileError
-from sync.fingerprint import UNKNOWN
-from sync.source.api_source import Users, stored_users
-from sync.source.extension import RequestStats
-from sync.transform import Snapshot
+from sync.model import Fetched, RequestStats, Snapshot, UserSlices, Window
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +43,12 @@ class ExportFileSource:
         self.path = path
         self.content = read_export_file(path)
         self.label = source_label(path.name, self.content)
-        self.stats = RequestStats()
-        self.fingerprints = UNKNOWN  # its users are the stored ones: compare every table
-        self.user_windows = None  # … and it reads none
 
-    def read(self, connection: Connection) -> tuple[Users, Snapshot]:
-        """The stored users, kept; the file's groups, roles and permissions."""
-        snapshot = parse_export(self.content, str(self.path))
-        return stored_users(connection), snapshot
+    def read(self, previous_windows: Sequence[Window], stats: RequestStats) -> UserSlices:
+        """No user slices; the file's groups, roles and permissions. The fingerprints stay
+        unknown: its users are the stored ones, so every table is compared."""
+        yield from ()
+        return Fetched(parse_export(self.content, str(self.path)), has_users=False)
 
 
 def read_export_file(path: Path) -> bytes:

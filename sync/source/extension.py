@@ -12,12 +12,10 @@ from __future__ import annotations
 import hashlib
 import random
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import ijson
@@ -27,6 +25,7 @@ from sync import __version__
 from sync.config import Settings
 from sync.errors import ApiDataError, ApiError, AuthError, RetryableApiError
 from sync.fingerprint import DIGEST_BYTES
+from sync.model import RequestStats
 from sync.source.answers import body_text, json_or_none, retryable_status_error, transport_error
 from sync.source.auth import (
     GRANT_WHERE,
@@ -35,32 +34,14 @@ from sync.source.auth import (
     missing_scope_error,
     missing_scopes,
 )
+from sync.source.endpoints import LISTS, USERS, scope_for
 from sync.source.pacing import Pacer
-from sync.source.retry import RetrySettings, retry_policy
+from sync.source.retry import retry_policy
 
-SCOPE_BY_RESOURCE = {
-    "users": "read:users",
-    "groups": "read:groups",
-    "roles": "read:roles",
-    "permissions": "read:permissions",
-    "configuration": "read:configuration",
-}
 MISCONFIGURED_TENANT_HINT = (
     " — the extension answers this when the token comes from another tenant than the one it "
     "trusts: check auth0.domain"
 )
-
-
-def user_path(user_id: str, *rest: str) -> str:
-    """/api/users/{id}/…, the id URL-encoded: ids hold `|`, `@`, spaces and non-ASCII."""
-    return "/".join(["/api/users", quote(user_id, safe=""), *rest])
-
-
-def scope_for(path: str) -> str:
-    """The scope a route needs: /api/users/{id}/groups needs read:groups, like the extension."""
-    parts = [part for part in path.split("/") if part][1:]  # drop "api"
-    resource = parts[2] if len(parts) >= 3 and parts[0] == "users" else parts[0] if parts else ""
-    return SCOPE_BY_RESOURCE.get(resource, "read:" + resource)
 
 
 ReadBody = Callable[[Iterator[bytes]], Any]  # a 200 answer's body, chunk by chunk → the result
@@ -75,19 +56,6 @@ class Listing:
     digest: str
 
 
-@dataclass
-class RequestStats:
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **counts: int) -> None:
-        with self._lock:
-            for name, value in counts.items():
-                setattr(self, name, getattr(self, name) + value)
-
-
 class ExtensionApi:
     """A client of one extension; use as a context manager so its connections are closed."""
 
@@ -100,29 +68,29 @@ class ExtensionApi:
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        stats: RequestStats | None = None,
     ):
         common: dict[str, Any] = {
-            "timeout": httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-            "verify": _tls_context(settings.ca_bundle),
+            "timeout": httpx.Timeout(
+                settings.extension.read_timeout, connect=settings.extension.connect_timeout
+            ),
+            "verify": _tls_context(settings.extension.ca_bundle),
             "headers": {"User-Agent": f"authz-sync/{__version__}"},
             "transport": transport,
         }
         self.settings = settings
-        self.stats = RequestStats()
+        self.stats = stats or RequestStats()  # the caller's, to count a failed run's too
         self.pacer = Pacer(wall_clock, sleep)
-        self._token_client = httpx.Client(base_url=settings.auth0_url, **common)
+        self._token_client = httpx.Client(base_url=settings.auth0.url, **common)
         self.auth = ClientCredentialsAuth(
             self._token_client,
-            client_id=settings.client_id,
-            client_secret=settings.client_secret,
-            audience=settings.audience,
+            client_id=settings.auth0.client_id,
+            client_secret=settings.auth0.client_secret,
+            audience=settings.auth0.audience,
             clock=clock,
         )
-        self._http = httpx.Client(base_url=settings.extension_base_url, auth=self.auth, **common)
-        retry_settings = RetrySettings(
-            settings.max_attempts, settings.initial_wait, settings.max_wait, settings.max_total_wait
-        )
-        self._retrying = retry_policy(retry_settings, sleep=sleep, rng=rng, on_retry=self._retried)
+        self._http = httpx.Client(base_url=settings.extension.base_url, auth=self.auth, **common)
+        self._retrying = retry_policy(settings.retry, sleep=sleep, rng=rng, on_retry=self._retried)
 
     def __enter__(self) -> ExtensionApi:
         return self
@@ -197,7 +165,7 @@ class ExtensionApi:
             raise AuthError(
                 f"the extension refused a fresh token for GET {path} (401 {body_text(response)}): "
                 f"its issuer or audience is not what the extension trusts — check auth0.domain "
-                f"and auth0.audience ({self.settings.audience})"
+                f"and auth0.audience ({self.settings.auth0.audience})"
             )
         if status == 403:
             scope = scope_for(path)
@@ -218,13 +186,14 @@ class ExtensionApi:
         JSON): parsing it whole would hold its bytes, its text and its objects at once, the
         largest peak of a run. Streamed, only the records are held.
         """
-        path = f"/api/{resource}"
+        endpoint = LISTS[resource]
+        path, key = endpoint.path, endpoint.list_key
 
         def read(chunks: Iterator[bytes]) -> Listing:
             found = ijson.sendable_list()
             # Not use_float: its C parser refuses integers past 64 bits as "not JSON". Other
             # numbers arrive as Decimal; no column takes a number from these lists anyway.
-            parser = ijson.items_coro(found, resource)
+            parser = ijson.items_coro(found, key)
             digest = hashlib.blake2b(digest_size=DIGEST_BYTES)
             try:
                 for chunk in chunks:
@@ -236,7 +205,7 @@ class ExtensionApi:
                     f"GET {path} answered 200 with a body that is not JSON"
                 ) from None
             if len(found) != 1 or not isinstance(found[0], list):
-                raise ApiDataError(f"GET {path} answered without a {resource!r} list")
+                raise ApiDataError(f"GET {path} answered without a {key!r} list")
             return Listing(found[0], digest.hexdigest())
 
         return self.get(path, read=read)
@@ -246,7 +215,7 @@ class ExtensionApi:
         params: dict[str, Any] = {"page": page, "per_page": per_page}
         if query:
             params["q"] = query
-        payload = self.get("/api/users", params)
+        payload = self.get(USERS.path, params)
         if (
             not isinstance(payload, dict)
             or not isinstance(payload.get("users"), list)

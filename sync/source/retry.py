@@ -13,23 +13,15 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
+from sync.config import RetrySettings
 from sync.errors import RetryableApiError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RetrySettings:
-    max_attempts: int = 8
-    initial_wait: float = 1.0
-    max_wait: float = 60.0
-    max_total_wait: float = 600.0
 
 
 class wait_for_server_or_backoff(wait_base):

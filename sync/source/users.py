@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sync.errors import ApiDataError, IncompleteReadError
+from sync.model import Window
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,6 @@ AUTH0_EPOCH = datetime(2013, 1, 1, tzinfo=timezone.utc)  # no tenant has users f
 RESOLUTION = timedelta(milliseconds=1)  # created_at precision in Auth0
 
 FetchPage = Callable[[int, int, "str | None"], dict[str, Any]]
-Window = tuple["datetime | None", int]  # a window read: its end (None: open) and its users
 OnProgress = Callable[[int, int], None]  # (users read, users the tenant holds)
 
 
@@ -149,29 +149,6 @@ def _learn(
     before = [(t, min(n, count)) for t, n in known if t < at]
     after = [(t, max(n, count)) for t, n in known if t > at]
     return [*before, (at, count), *after]
-
-
-def windows_to_json(windows: Sequence[Window] | None) -> list[list[Any]] | None:
-    """For the ledger: [[end as Auth0 writes times (None: open), users], …]."""
-    if windows is None:
-        return None
-    return [[_lucene_time(end) if end else None, count] for end, count in windows]
-
-
-def windows_from_json(value: Any) -> list[Window]:
-    """What the ledger holds; anything unreadable is no help, so it is dropped (the reader then
-    sizes its windows from scratch, as on a first run)."""
-    windows: list[Window] = []
-    for item in value if isinstance(value, list) else []:
-        try:
-            end, count = item
-            moment = datetime.fromisoformat(end.replace("Z", "+00:00")) if end else None
-        except (TypeError, ValueError, AttributeError):
-            return []
-        if not isinstance(count, int) or (moment and moment.tzinfo is None):
-            return []
-        windows.append((moment, count))
-    return windows
 
 
 def _lucene_time(moment: datetime) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import JSON, Connection, Table
@@ -18,24 +17,6 @@ from sync.sql.engine import qualified_name
 
 T = TypeVar("T")
 BATCH = 1000  # rows per statement: large enough to be fast, small enough for any driver
-BOOKKEEPING = {"changed_at"}
-
-
-@dataclass
-class TableCount:
-    fetched: int = 0
-    inserted: int = 0
-    updated: int = 0
-    deleted: int = 0
-    unchanged: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-def changed_columns(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """The columns an update changes (bookkeeping excluded), for the change log and dry runs."""
-    return [n for n in after if n not in BOOKKEEPING and before.get(n) != after[n]]
 
 
 def copy_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from sync.sql import schema
+from sync import model
 from sync.sql.twins import STAGE_BATCH, StagedTable
 from sync.transform import TableRows
 
@@ -64,16 +64,14 @@ def stage_effective(
     DISTINCT.
     """
     children = _index(
-        (r["parent_group_id"], r["child_group_id"]) for r in rows.tables[schema.group_nesting.name]
+        (r["parent_group_id"], r["child_group_id"]) for r in rows.tables[model.GROUP_NESTING]
     )
-    group_roles = _index(
-        (r["group_id"], r["role_id"]) for r in rows.tables[schema.group_roles.name]
-    )
-    staged = {name: stage(name, keys) for name, keys in schema.EFFECTIVE_TABLES.items()}
+    group_roles = _index((r["group_id"], r["role_id"]) for r in rows.tables[model.GROUP_ROLES])
+    staged = {name: stage(name, keys) for name, keys in model.EFFECTIVE_TABLES.items()}
     members_rows, roles_rows = [], []
     for role_id, user_ids in rows.role_users.items():
         roles_rows += [_user_role(user_id, role_id, DIRECT, "") for user_id in user_ids]
-    for group in (r["group_id"] for r in rows.tables[schema.groups.name]):
+    for group in (r["group_id"] for r in rows.tables[model.GROUPS]):
         users: set[str] = set()
         for via, depth in descendants(group, children).items():
             for user_id in rows.members.get(via, ()):
@@ -96,21 +94,21 @@ def _user_role(user_id: str, role_id: str, source: str, via_group_id: str) -> Ro
 
 
 def _flush(staged: dict[str, StagedTable], members_rows: list[Row], roles_rows: list[Row]) -> None:
-    staged[schema.effective_group_members.name].add(members_rows, distinct=True)
-    staged[schema.effective_user_roles.name].add(roles_rows, distinct=True)
+    staged[model.EFFECTIVE_GROUP_MEMBERS].add(members_rows, distinct=True)
+    staged[model.EFFECTIVE_USER_ROLES].add(roles_rows, distinct=True)
     members_rows.clear()
     roles_rows.clear()
 
 
 def _stage_permissions(staged: dict[str, StagedTable], role_permissions: StagedTable) -> None:
-    roles = staged[schema.effective_user_roles.name].twin
+    roles = staged[model.EFFECTIVE_USER_ROLES].twin
     links = role_permissions.twin
     pairs = (
         select(roles.c.user_id, links.c.permission_id, roles.c.role_id)
         .join_from(roles, links, links.c.role_id == roles.c.role_id)
         .distinct()
     )
-    permissions = staged[schema.effective_user_permissions.name].twin
+    permissions = staged[model.EFFECTIVE_USER_PERMISSIONS].twin
     role_permissions.connection.execute(
         insert(permissions).from_select(["user_id", "permission_id", "via_role_id"], pairs)
     )

@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, insert, literal, select, update
 
+from sync.model import changed_columns
 from sync.sql import schema
-from sync.sql.bulk import changed_columns, chunks
+from sync.sql.bulk import chunks
 
 UPDATE = "update"
 

@@ -6,15 +6,15 @@ trace; a successful run finishes its row in the same transaction as its data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from sync import __version__
-from sync.fingerprint import Fingerprints
-from sync.source.users import Window, windows_from_json
+from sync.errors import EXIT_OK
+from sync.model import Fetched, Fingerprints, LastSuccess, RequestStats, RunReport, Window
+from sync.sql.engine import database_errors
 from sync.sql.schema import sync_runs
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
@@ -36,11 +36,30 @@ def start_run(engine: Engine, source: str) -> int:
         return result.inserted_primary_key[0]
 
 
-def finish_run(connection: Connection, run_id: int, **values: Any) -> None:
-    """Record the outcome; call inside the run's data transaction for a successful run."""
+def finish_run(connection: Connection, run_id: int, report: RunReport, fetched: Fetched) -> None:
+    """Record a successful run, inside its data transaction."""
     connection.execute(
-        update(sync_runs).where(sync_runs.c.run_id == run_id).values(finished_at=utcnow(), **values)
+        update(sync_runs)
+        .where(sync_runs.c.run_id == run_id)
+        .values(
+            finished_at=utcnow(),
+            status=SUCCEEDED,
+            exit_code=EXIT_OK,
+            rows_inserted=report.total("inserted"),
+            rows_updated=report.total("updated"),
+            rows_deleted=report.total("deleted"),
+            api_requests=report.api_requests,
+            api_retries=report.retries,
+            api_rate_limited=report.rate_limited,
+            duration_seconds=round(report.seconds, 3),
+            counts={name: count.as_dict() for name, count in report.counts.items()},
+            warnings=report.warnings,
+            fingerprints=fetched.fingerprints.as_dict(),
+            user_windows=windows_to_json(fetched.user_windows),
+        )
     )
+    if fetched.user_windows is not None:  # an import reads no users: keep the last windows
+        keep_windows_of(connection, run_id)
 
 
 def keep_windows_of(connection: Connection, run_id: int) -> None:
@@ -53,15 +72,26 @@ def keep_windows_of(connection: Connection, run_id: int) -> None:
     )
 
 
-def fail_run(engine: Engine, run_id: int, status: str, error: str, exit_code: int, **values: Any):
-    """Record a failure in a transaction of its own, after the run's data was rolled back."""
-    with engine.begin() as connection:
+def fail_run(
+    engine: Engine, run_id: int, status: str, error: str, exit_code: int, stats: RequestStats
+) -> None:
+    """Record a failure in a transaction of its own, after the run's data was rolled back; the
+    requests, retries and 429s it met are kept: they often say why it failed."""
+    with database_errors(engine), engine.begin() as connection:
         connection.execute(
             update(sync_runs)
             # Only a row still running: a signal that lands just after the commit must not
             # turn a run that succeeded into a failed one.
             .where(sync_runs.c.run_id == run_id, sync_runs.c.status == RUNNING)
-            .values(finished_at=utcnow(), status=status, error=error, exit_code=exit_code, **values)
+            .values(
+                finished_at=utcnow(),
+                status=status,
+                error=error,
+                exit_code=exit_code,
+                api_requests=stats.requests,
+                api_retries=stats.retries,
+                api_rate_limited=stats.rate_limited,
+            )
         )
 
 
@@ -82,15 +112,6 @@ def mark_abandoned(engine: Engine) -> int:
             )
         )
         return result.rowcount
-
-
-@dataclass(frozen=True)
-class LastSuccess:
-    """What the last successful run left: each table's row count, and what it read."""
-
-    counts: dict[str, int]
-    fingerprints: Fingerprints
-    user_windows: list[Window]  # the created_at windows it read users in
 
 
 def last_success(connection: Connection) -> LastSuccess | None:
@@ -121,3 +142,31 @@ def _last_windows(connection: Connection) -> object:
         .order_by(sync_runs.c.run_id.desc())
         .limit(1)
     )
+
+
+def windows_to_json(windows: list[Window] | None) -> list[list[Any]] | None:
+    """For the ledger: [[end as Auth0 writes times (None: open), users], …]."""
+    if windows is None:
+        return None
+    return [[_auth0_time(end) if end else None, count] for end, count in windows]
+
+
+def windows_from_json(value: Any) -> list[Window]:
+    """What the ledger holds; anything unreadable is no help, so it is dropped (the reader then
+    sizes its windows from scratch, as on a first run)."""
+    windows: list[Window] = []
+    for item in value if isinstance(value, list) else []:
+        try:
+            end, count = item
+            moment = datetime.fromisoformat(end.replace("Z", "+00:00")) if end else None
+        except (TypeError, ValueError, AttributeError):
+            return []
+        if not isinstance(count, int) or (moment and moment.tzinfo is None):
+            return []
+        windows.append((moment, count))
+    return windows
+
+
+def _auth0_time(moment: datetime) -> str:
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"

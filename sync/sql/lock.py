@@ -18,15 +18,10 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from sync.errors import DatabaseError, SyncError
+from sync.errors import DatabaseError, RunLockedError
 from sync.sql.engine import schema_of
 
-EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 LOCK_NAME = "authz-sync"
-
-
-class RunLockedError(SyncError):
-    exit_code = EXIT_LOCKED
 
 
 def _busy(where: str) -> RunLockedError:

@@ -6,43 +6,21 @@ more than `max_deletes` rows of a table, or more than `max_delete_percent` of it
 least MIN_DELETES_FOR_PERCENT rows go: 4 of 10 groups is an ordinary Tuesday). An entity table
 (users, groups, roles, permissions) that the source answers empty while the database has rows is
 always refused. `--allow-deletes` (or `safeguard.allow_deletes`) accepts the deletes knowingly.
+The limits are settings (config.Safeguard).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
-from sync.errors import SyncError
-from sync.sql import schema
+from sync import model
+from sync.config import DeleteLimit, Safeguard
+from sync.errors import DeleteGuardError
 from sync.sql.twins import Plan
 
 MIN_DELETES_FOR_PERCENT = 10
 SAMPLE = 5  # keys shown per table in the message
-ENTITY_TABLES = (schema.users.name, schema.groups.name, schema.roles.name, schema.permissions.name)
-EXIT_DELETE_GUARD = 3
-
-
-class DeleteGuardError(SyncError):
-    """The run would delete more than the safeguard allows; nothing was written."""
-
-    exit_code = EXIT_DELETE_GUARD
-
-
-@dataclass(frozen=True)
-class DeleteLimit:
-    max_deletes: int = 500
-    max_delete_percent: float = 30.0
-
-
-@dataclass(frozen=True)
-class Safeguard:
-    default: DeleteLimit = DeleteLimit()
-    per_table: Mapping[str, DeleteLimit] = field(default_factory=dict)
-    allow_deletes: bool = False
-
-    def limit(self, table: str) -> DeleteLimit:
-        return self.per_table.get(table, self.default)
+ENTITY_TABLES = (model.USERS, model.GROUPS, model.ROLES, model.PERMISSIONS)
 
 
 def check_deletes(plans: Mapping[str, Plan], safeguard: Safeguard) -> None:

@@ -1,7 +1,8 @@
 """The tables analysts query: a public contract, documented column by column in the README.
 
 Alembic owns the DDL (migrations/); this module is the model the migrations are checked against
-and the one place the rest of the code takes table objects from.
+and the one place the rest of the code takes table objects from. The names and key columns are
+plain data in model.py, so that code without SQLAlchemy (transform.py) can name tables too.
 
 Choices that hold for every table:
 - Timestamps are naive UTC (`DateTime` without time zone), the same on every database.
@@ -26,6 +27,8 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.dialects import mysql
+
+from sync import model
 
 # Stable constraint names on every database, so migrations can refer to them.
 NAMING_CONVENTION = {
@@ -68,7 +71,7 @@ def _changed_at() -> Column:
 
 
 users = Table(
-    "authz_users",
+    model.USERS,
     metadata,
     _user_id(primary_key=True),
     Column("email", String(320), index=True),
@@ -85,7 +88,7 @@ users = Table(
 )
 
 groups = Table(
-    "authz_groups",
+    model.GROUPS,
     metadata,
     _object_id("group_id", primary_key=True),
     Column("name", String(255), nullable=False),
@@ -95,7 +98,7 @@ groups = Table(
 )
 
 group_members = Table(
-    "authz_group_members",
+    model.GROUP_MEMBERS,
     metadata,
     _object_id("group_id", primary_key=True),
     _user_id(primary_key=True, index=True),  # "a user's groups" starts from the user
@@ -104,7 +107,7 @@ group_members = Table(
 )
 
 group_nesting = Table(
-    "authz_group_nesting",
+    model.GROUP_NESTING,
     metadata,
     _object_id("parent_group_id", primary_key=True),
     _object_id("child_group_id", primary_key=True, index=True),
@@ -112,7 +115,7 @@ group_nesting = Table(
 )
 
 group_mappings = Table(
-    "authz_group_mappings",
+    model.GROUP_MAPPINGS,
     metadata,
     _object_id("mapping_id", primary_key=True),
     _object_id("group_id", index=True),
@@ -122,7 +125,7 @@ group_mappings = Table(
 )
 
 roles = Table(
-    "authz_roles",
+    model.ROLES,
     metadata,
     _object_id("role_id", primary_key=True),
     Column("name", String(255), nullable=False),
@@ -134,7 +137,7 @@ roles = Table(
 )
 
 permissions = Table(
-    "authz_permissions",
+    model.PERMISSIONS,
     metadata,
     _object_id("permission_id", primary_key=True),
     Column("name", String(255), nullable=False),
@@ -146,7 +149,7 @@ permissions = Table(
 )
 
 role_permissions = Table(
-    "authz_role_permissions",
+    model.ROLE_PERMISSIONS,
     metadata,
     _object_id("role_id", primary_key=True),
     _object_id("permission_id", primary_key=True, index=True),
@@ -154,7 +157,7 @@ role_permissions = Table(
 )
 
 group_roles = Table(
-    "authz_group_roles",
+    model.GROUP_ROLES,
     metadata,
     _object_id("group_id", primary_key=True),
     _object_id("role_id", primary_key=True, index=True),
@@ -162,7 +165,7 @@ group_roles = Table(
 )
 
 role_users = Table(
-    "authz_role_users",
+    model.ROLE_USERS,
     metadata,
     _object_id("role_id", primary_key=True),
     _user_id(primary_key=True, index=True),
@@ -219,7 +222,7 @@ sync_runs = Table(
 # --- Effective access: derived in the same transaction as each sync (effective.py) -----------
 
 effective_group_members = Table(
-    "authz_effective_group_members",
+    model.EFFECTIVE_GROUP_MEMBERS,
     metadata,
     _object_id("group_id", primary_key=True),
     _user_id(primary_key=True, index=True),
@@ -229,7 +232,7 @@ effective_group_members = Table(
 )
 
 effective_user_roles = Table(
-    "authz_effective_user_roles",
+    model.EFFECTIVE_USER_ROLES,
     metadata,
     _user_id(primary_key=True),
     _object_id("role_id", primary_key=True, index=True),
@@ -244,7 +247,7 @@ effective_user_roles = Table(
 )
 
 effective_user_permissions = Table(
-    "authz_effective_user_permissions",
+    model.EFFECTIVE_USER_PERMISSIONS,
     metadata,
     _user_id(primary_key=True),
     _object_id("permission_id", primary_key=True, index=True),
@@ -328,27 +331,9 @@ user_details = Table(
     **MYSQL_TABLE_ARGS,
 )
 
-# The tables one run replaces, in the order they are applied. Each entry names the key columns
-# that identify a row; every other column except changed_at is compared to detect a change.
-SYNCED_TABLES: dict[str, tuple[str, ...]] = {
-    users.name: ("user_id",),
-    groups.name: ("group_id",),
-    roles.name: ("role_id",),
-    permissions.name: ("permission_id",),
-    group_members.name: ("group_id", "user_id"),
-    group_nesting.name: ("parent_group_id", "child_group_id"),
-    group_mappings.name: ("mapping_id",),
-    group_roles.name: ("group_id", "role_id"),
-    role_permissions.name: ("role_id", "permission_id"),
-    role_users.name: ("role_id", "user_id"),
-}
-
-# Derived from the synced tables in the same transaction (effective.py).
-EFFECTIVE_TABLES: dict[str, tuple[str, ...]] = {
-    effective_group_members.name: ("group_id", "user_id", "via_group_id"),
-    effective_user_roles.name: ("user_id", "role_id", "source", "via_group_id"),
-    effective_user_permissions.name: ("user_id", "permission_id", "via_role_id"),
-}
+# The tables one run replaces, and those derived from them, with their key columns.
+SYNCED_TABLES = model.SYNCED_TABLES
+EFFECTIVE_TABLES = model.EFFECTIVE_TABLES
 
 # Entity tables whose changes are logged in authz_changes, with the entity name used there.
 CHANGE_LOGGED = {

@@ -41,15 +41,9 @@ from sqlalchemy import (
     update,
 )
 
+from sync.model import BOOKKEEPING, TableCount
 from sync.sql import schema
-from sync.sql.bulk import (
-    BOOKKEEPING,
-    TableCount,
-    chunks,
-    copy_rows,
-    execute_in_batches,
-    upsert_statement,
-)
+from sync.sql.bulk import chunks, copy_rows, execute_in_batches, upsert_statement
 from sync.sql.ledger import utcnow
 
 PAGE = 1000  # rows per keyset page when change-log rows are read back

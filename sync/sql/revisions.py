@@ -1,0 +1,152 @@
+"""The schema's revision, owned by Alembic, and the one check of where a database stands.
+
+`run` creates the schema on an empty database (nothing to lose), and refuses a database that is
+behind or ahead with the command that fixes it: DDL on a shared database is the operator's call
+(`authz-sync db upgrade`), never a side effect of a nightly job. The commands that only read
+(`status`, `graph`, `backfill`) refuse an empty one too, and never create anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy.schema import CreateSchema
+
+from sync.errors import SchemaError
+from sync.sql import schema
+from sync.sql.engine import database_errors, describe, redacted, schema_of, sqlite_file_missing
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("sync.migrations")))
+    if connection is not None:
+        config.attributes["connection"] = connection
+        config.set_main_option("sqlalchemy.url", redacted(connection.engine.url))
+    return config
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    options = {"version_table_schema": schema_of(connection)}
+    return MigrationContext.configure(connection, opts=options).get_current_revision()
+
+
+def migrate(engine: Engine, revision: str = "head", *, down: bool = False) -> str | None:
+    """Upgrade (or downgrade) to `revision`; returns the revision the database is then at."""
+    with database_errors(engine), engine.begin() as connection:
+        if down:
+            command.downgrade(alembic_config(connection), revision)
+        else:
+            _create_schema(connection)
+            command.upgrade(alembic_config(connection), revision)
+        return current_revision(connection)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str | None:
+    return migrate(engine, revision)
+
+
+def _create_schema(connection: Connection) -> None:
+    """The configured schema, if missing: only where tables are created (run, db upgrade).
+
+    Looked up first: CREATE SCHEMA IF NOT EXISTS alone needs the CREATE privilege on the
+    database even when the schema exists, and a DBA may have made it for a less trusted user.
+    """
+    name = schema_of(connection)
+    if name and not inspect(connection).has_schema(name):
+        connection.execute(CreateSchema(name, if_not_exists=True))
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a database stands against this version's schema."""
+
+    current: str | None  # its Alembic revision
+    head: str  # the one this version needs
+    has_tables: bool  # any authz_* table, tracked or not
+    file_missing: bool = False  # a SQLite file that does not exist (yet)
+
+    @property
+    def is_current(self) -> bool:
+        return self.current == self.head
+
+    @property
+    def is_empty(self) -> bool:
+        return self.file_missing or (self.current is None and not self.has_tables)
+
+    def problem(self) -> str | None:
+        """Why this version cannot use the database as it is (None: it can, or it is empty)."""
+        if self.is_current or self.is_empty:
+            return None
+        if self.current is None:
+            return (
+                "the database has authz_* tables that Alembic does not track: "
+                "drop them or point database.url at another database"
+            )
+        if self.current in _known_revisions():
+            return (
+                f"the database schema is at revision {self.current}, this version needs "
+                f"{self.head}: run `authz-sync db upgrade`"
+            )
+        return (
+            f"the database schema is at revision {self.current}, which this version of "
+            f"authz-sync does not know: a newer authz-sync migrated it — upgrade authz-sync"
+        )
+
+
+def _known_revisions() -> set[str]:
+    scripts = ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    return {script.revision for script in scripts}
+
+
+def state_of(connection: Connection) -> SchemaState:
+    names = inspect(connection).get_table_names(schema=schema_of(connection))
+    has_tables = any(name in schema.metadata.tables for name in names)
+    return SchemaState(current_revision(connection), head_revision(), has_tables)
+
+
+def state_of_engine(engine: Engine) -> SchemaState:
+    """The state, without creating a missing SQLite file just to look at it."""
+    if sqlite_file_missing(engine.url):
+        return SchemaState(None, head_revision(), False, file_missing=True)
+    with database_errors(engine), engine.connect() as connection:
+        return state_of(connection)
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """True at the head revision, False for an empty database; SchemaError otherwise."""
+    state = state_of_engine(engine)
+    if problem := state.problem():
+        raise SchemaError(problem)
+    return state.is_current
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the schema on an empty database; refuse one that is behind, ahead or foreign."""
+    if not schema_is_current(engine):
+        upgrade(engine)
+
+
+def require_current(state: SchemaState, engine: Engine, create_with: str) -> None:
+    """For commands that only read: SchemaError, naming the fix, unless the schema is current."""
+    if state.file_missing:
+        raise SchemaError(
+            f"the database file {engine.url.database} does not exist: check database.url "
+            f"(AUTHZ_SYNC_DATABASE_URL), or create the tables with {create_with}"
+        )
+    if state.is_empty:
+        raise SchemaError(
+            f"the database {describe(engine)} has no authz-sync tables yet: run {create_with}"
+        )
+    if problem := state.problem():
+        raise SchemaError(problem)
