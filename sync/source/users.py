@@ -20,7 +20,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -93,32 +93,47 @@ def _next_end(
         return a, held  # a known count that fills the window: no guess needed
     if b - a <= RESOLUTION:  # cannot be split: read up to a, or the probe fails and says so
         return (a, held) if a > cursor else (b, None)
-    room = TARGET * cap - na  # users this window can still take
     span = (b - a).total_seconds()
-    clump: float | None = held
-    if density <= 0:  # nothing seen yet (or only empty windows): split the span's average,
-        # reaching further after each empty window (the tenant may start years after 2013)
-        share = max(span * room / (nb - na), reach)
-    else:
-        background = density * span
-        excess = nb - na - background  # users the span holds beyond the background rate
-        if background > 2 * cap or excess <= EVEN_SLACK * math.sqrt(background + 1):
-            # A long span (the rest of the tenant) or one that holds what the background
-            # rate predicts: the local rate says where the users are.
-            share = room / max(density, (nb - na) / span)
-        elif (room - excess) / density >= span / 4:
-            # A clump (a bulk import) somewhere in a short span: take a window that stays
-            # under the cap even if the whole clump lies in it.
-            share, clump = (room - excess) / density, held + excess
-        elif na:
-            return a, held  # the clump does not fit beside what is known: read that first
-        elif background > room / 8:
-            share = span / 2  # find the clump: halve the span
-        else:  # the span is little but the clump: assume it is even, but split a clump
-            # that needs two windows anyway in half (it may lie anywhere in the span)
-            share = max(span * min(room / (nb - na), 0.5), reach)
+    share, clump = _share(span, TARGET * cap - na, na, nb - na, density, reach, cap, held)
+    if share is None:
+        return a, held  # the clump does not fit beside what is known: read that first
     high = a + timedelta(seconds=share) if share < span else a + (b - a) / 2
     return min(max(_round_ms(high), a + RESOLUTION), b - RESOLUTION), clump
+
+
+def _share(
+    span: float,
+    room: float,
+    na: int,
+    inside: int,
+    density: float,
+    reach: float,
+    cap: int,
+    held: float,
+) -> tuple[float | None, float | None]:
+    """How many seconds of the span [a, b) the window takes (None: none, stop at a), and the
+    users beyond the background it may then hold. `room`: users the window can still take;
+    `inside`: users the span holds."""
+    if density <= 0:  # nothing seen yet (or only empty windows): split the span's average,
+        # reaching further after each empty window (the tenant may start years after 2013)
+        return max(span * room / inside, reach), held
+    background = density * span
+    excess = inside - background  # users the span holds beyond the background rate
+    if background > 2 * cap or excess <= EVEN_SLACK * math.sqrt(background + 1):
+        # A long span (the rest of the tenant) or one that holds what the background
+        # rate predicts: the local rate says where the users are.
+        return room / max(density, inside / span), held
+    if (room - excess) / density >= span / 4:
+        # A clump (a bulk import) somewhere in a short span: take a window that stays
+        # under the cap even if the whole clump lies in it.
+        return (room - excess) / density, held + excess
+    if na:
+        return None, held
+    if background > room / 8:
+        return span / 2, held  # find the clump: halve the span
+    # The span is little but the clump: assume it is even, but split a clump that needs two
+    # windows anyway in half (it may lie anywhere in the span)
+    return max(span * min(room / inside, 0.5), reach), held
 
 
 def _replayed_end(cursor: datetime, previous: list[Window], cap: int) -> datetime | None:
@@ -159,6 +174,51 @@ def _lucene_time(moment: datetime) -> str:
 
 def _round_ms(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+@dataclass
+class _Walk:
+    """Where a walk through the tenant's created_at windows stands."""
+
+    end: datetime  # beyond every user: the last window is open-ended anyway
+    known: list[tuple[datetime, int]]  # (t, users in [cursor, t)) for every t a total told us
+    previous: list[Window]  # the last successful run's windows, while they still serve
+    cursor: datetime = AUTH0_EPOCH
+    start: datetime | None = None  # the first window is open towards the past
+    rates: list[float] = field(default_factory=list)  # users per second, latest last
+    reach: float = 0.0  # seconds: how far the next window reaches at least, after an empty one
+
+    def next_window(self, cap: int) -> tuple[datetime | None, float | None, bool]:
+        """The next window's end, the clump it may hold, and whether it is a replayed one."""
+        replayed = _replayed_end(self.cursor, self.previous, cap)
+        if replayed is not None:
+            # A replayed window is not a guess: nothing in it is known to be a bulk import,
+            # so its whole count goes into the background rate (clump 0).
+            return replayed, 0.0, True
+        high, clump = _next_end(self.cursor, self.known, _background(self.rates), self.reach, cap)
+        return high, clump, False
+
+    def over_cap(self, piece: Slice, high: datetime | None, found: int, replayed: bool) -> None:
+        """A window came back over the cap: learn its count, to size a smaller one."""
+        if replayed:  # users were created in the past after all:
+            self.previous = []  # trust the totals of this run only
+        if (high or self.end) - self.cursor <= RESOLUTION:
+            raise IncompleteReadError(
+                f"{found} users were created in the same millisecond ({piece.query()}): "
+                f"Auth0 returns only the first {SEARCH_CAP} of them, so the user list "
+                f"cannot be read completely"
+            )
+        self.known = _learn(self.known, high or self.end, found)
+
+    def advance(self, high: datetime, found: int, clump: float | None, cap: int) -> None:
+        """The window [cursor, high) held `found` users: move past it."""
+        length = (high - self.cursor).total_seconds()
+        if clump is not None and self.start and not self.reach:  # not the tenant's start
+            # The users beyond the clump the window was sized around are background.
+            self.rates.append((found - clump if found > clump > 0 else found) / length)
+        self.reach = length * QUIET_GROWTH if found < TARGET * cap / QUIET_GROWTH else 0.0
+        self.known = [(t, max(n - found, 0)) for t, n in self.known if t > high]
+        self.start = self.cursor = high
 
 
 class UserReader:
@@ -214,33 +274,13 @@ class UserReader:
         """Read the tenant in consecutive created_at windows, each sized to hold nearly the
         cap, from what the totals already told us (see _next_end)."""
         end = _round_ms(self.now() + timedelta(days=1))  # the last window is open-ended anyway
-        start: datetime | None = None  # the first window is open towards the past
-        cursor = AUTH0_EPOCH
-        known = [(end, total)]  # (t, users in [cursor, t)) for every t a total told us
-        rates: list[float] = []  # users per second in the windows read, latest last
-        reach = 0.0  # seconds: how far the next window reaches at least, after an empty one
-        previous = self.previous
+        walk = _Walk(end, [(end, total)], list(self.previous))
         while True:
-            replayed = _replayed_end(cursor, previous, self.cap)
-            if replayed is not None:
-                # A replayed window is not a guess: nothing in it is known to be a bulk import,
-                # so its whole count goes into the background rate (clump 0).
-                high, clump = replayed, 0.0
-            else:
-                high, clump = _next_end(cursor, known, _background(rates), reach, self.cap)
-            piece = Slice(start, high)
+            high, clump, replayed = walk.next_window(self.cap)
+            piece = Slice(walk.start, high)
             first = self.fetch(1, self.per_page, piece.query())
-            found = first["total"]
-            if found > self.cap:
-                if replayed is not None:  # users were created in the past after all:
-                    previous = []  # trust the totals of this run only
-                if (high or end) - cursor <= RESOLUTION:
-                    raise IncompleteReadError(
-                        f"{found} users were created in the same millisecond ({piece.query()}): "
-                        f"Auth0 returns only the first {SEARCH_CAP} of them, so the user list "
-                        f"cannot be read completely"
-                    )
-                known = _learn(known, high or end, found)
+            if first["total"] > self.cap:
+                walk.over_cap(piece, high, first["total"], replayed)
                 self.probes_wasted += 1
                 continue
             self.slices.append(piece)
@@ -249,13 +289,7 @@ class UserReader:
             yield users
             if high is None:
                 return
-            length = (high - cursor).total_seconds()
-            if clump is not None and start and not reach:  # not straddling the tenant's start
-                # The users beyond the clump the window was sized around are background.
-                rates.append((found - clump if found > clump > 0 else found) / length)
-            reach = length * QUIET_GROWTH if found < TARGET * self.cap / QUIET_GROWTH else 0.0
-            known = [(t, max(n - found, 0)) for t, n in known if t > high]
-            start = cursor = high
+            walk.advance(high, first["total"], clump, self.cap)
 
     def _read_slice(self, piece: Slice, first: dict[str, Any]) -> dict[str, dict[str, Any]]:
         seen: dict[str, dict[str, Any]] = {}
