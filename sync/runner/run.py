@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from sqlalchemy import Connection, Engine
@@ -41,19 +42,29 @@ log = logging.getLogger(__name__)
 DRY_RUN_SAMPLE = 3  # changes shown per table and operation in a dry run
 
 
-def run_sync(
+def run_sync(settings: Settings, *, compare_all: bool = False, **client: Any) -> RunReport:
+    """Sync the extension's API once; raises a SyncError (with its exit code) when it fails.
+
+    `compare_all` compares every table, also those the fingerprints show unchanged; `client`:
+    `transport`, `sleep` and `progress` for the API source."""
+    return _from_api(sync_snapshot, settings, compare_all, **client)
+
+
+def dry_run(settings: Settings, *, compare_all: bool = False, **client: Any) -> DryRun:
+    """Fetch and plan like a run; write nothing at all (see `plan_snapshot`)."""
+    return _from_api(plan_snapshot, settings, compare_all, **client)
+
+
+def _from_api(
+    step: Callable,
     settings: Settings,
-    *,
+    compare_all: bool,
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
     progress: Progress = NO_PROGRESS,
-    compare_all: bool = False,
-) -> RunReport:
-    """Sync the extension's API once; raises a SyncError (with its exit code) when it fails.
-
-    `compare_all` compares every table, also those the fingerprints show unchanged."""
+):
     source = ApiSource(settings, transport, sleep, progress)
-    return sync_snapshot(source, settings.database, settings.safeguard, progress, compare_all)
+    return step(source, settings.database, settings.safeguard, progress, compare_all)
 
 
 @dataclass
@@ -217,19 +228,6 @@ def _log_timing(report: RunReport) -> None:
 
 
 # --- a dry run -------------------------------------------------------------------------------
-
-
-def dry_run(
-    settings: Settings,
-    *,
-    transport: httpx.BaseTransport | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    progress: Progress = NO_PROGRESS,
-    compare_all: bool = False,
-) -> DryRun:
-    """Fetch and plan like a run; write nothing at all (see `plan_snapshot`)."""
-    source = ApiSource(settings, transport, sleep, progress)
-    return plan_snapshot(source, settings.database, settings.safeguard, progress, compare_all)
 
 
 def plan_snapshot(

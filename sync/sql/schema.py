@@ -70,6 +70,17 @@ def _changed_at() -> Column:
     )
 
 
+def _link(name: str, first: str, second: str) -> Table:
+    """Two ids, together the key; the second indexed, for lookups starting from its side."""
+    return Table(
+        name,
+        metadata,
+        _object_id(first, primary_key=True),
+        _object_id(second, primary_key=True, index=True),
+        **MYSQL_TABLE_ARGS,
+    )
+
+
 users = Table(
     model.USERS,
     metadata,
@@ -106,13 +117,7 @@ group_members = Table(
     **MYSQL_TABLE_ARGS,
 )
 
-group_nesting = Table(
-    model.GROUP_NESTING,
-    metadata,
-    _object_id("parent_group_id", primary_key=True),
-    _object_id("child_group_id", primary_key=True, index=True),
-    **MYSQL_TABLE_ARGS,
-)
+group_nesting = _link(model.GROUP_NESTING, "parent_group_id", "child_group_id")
 
 group_mappings = Table(
     model.GROUP_MAPPINGS,
@@ -124,45 +129,28 @@ group_mappings = Table(
     **MYSQL_TABLE_ARGS,
 )
 
-roles = Table(
-    model.ROLES,
-    metadata,
-    _object_id("role_id", primary_key=True),
-    Column("name", String(255), nullable=False),
-    Column("description", Text),
-    Column("application_type", String(32)),
-    Column("application_id", String(255)),
-    _changed_at(),
-    **MYSQL_TABLE_ARGS,
-)
 
-permissions = Table(
-    model.PERMISSIONS,
-    metadata,
-    _object_id("permission_id", primary_key=True),
-    Column("name", String(255), nullable=False),
-    Column("description", Text),
-    Column("application_type", String(32)),
-    Column("application_id", String(255)),
-    _changed_at(),
-    **MYSQL_TABLE_ARGS,
-)
+def _catalog(name: str, id_column: str) -> Table:
+    """Roles and permissions: the same columns, each belonging to an application."""
+    return Table(
+        name,
+        metadata,
+        _object_id(id_column, primary_key=True),
+        Column("name", String(255), nullable=False),
+        Column("description", Text),
+        Column("application_type", String(32)),
+        Column("application_id", String(255)),
+        _changed_at(),
+        **MYSQL_TABLE_ARGS,
+    )
 
-role_permissions = Table(
-    model.ROLE_PERMISSIONS,
-    metadata,
-    _object_id("role_id", primary_key=True),
-    _object_id("permission_id", primary_key=True, index=True),
-    **MYSQL_TABLE_ARGS,
-)
 
-group_roles = Table(
-    model.GROUP_ROLES,
-    metadata,
-    _object_id("group_id", primary_key=True),
-    _object_id("role_id", primary_key=True, index=True),
-    **MYSQL_TABLE_ARGS,
-)
+roles = _catalog(model.ROLES, "role_id")
+permissions = _catalog(model.PERMISSIONS, "permission_id")
+
+role_permissions = _link(model.ROLE_PERMISSIONS, "role_id", "permission_id")
+
+group_roles = _link(model.GROUP_ROLES, "group_id", "role_id")
 
 role_users = Table(
     model.ROLE_USERS,
