@@ -220,6 +220,7 @@ def normalize_auth0_domain(value: str) -> str:
         raise ValueError("must be a domain such as acme.eu.auth0.com or an https:// base URL")
     if parts.path or parts.query:
         raise ValueError("must be the tenant domain only, without a path (no /oauth/token)")
+    _require_host(parts, "give a domain such as acme.eu.auth0.com")
     _require_tls(parts.scheme, parts.hostname)
     return value
 
@@ -233,8 +234,34 @@ def normalize_extension_url(value: str) -> str:
         raise ValueError(
             "must end in /api: copy the API URL from the extension's settings (API section)"
         )
+    _require_host(parts, "copy the API URL from the extension's settings (API section)")
     _require_tls(parts.scheme, parts.hostname)
     return value
+
+
+HOST_NAME = re.compile(
+    r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*",
+    re.I,
+)
+
+
+def _require_host(parts, example: str) -> None:
+    """A host name or IP address, and a port that is a number: what a client can connect to."""
+    host = parts.hostname or ""
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError(f"has a port that is not a number: {example}") from None
+    if not HOST_NAME.fullmatch(host) and not _is_ip(host):
+        raise ValueError(f"names the host {host!r}, which is not a host name: {example}")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def _require_tls(scheme: str, host: str) -> None:

@@ -83,12 +83,14 @@ class ApiError(SyncError):
 class RetryableApiError(ApiError):
     """A failure worth retrying: 429, 5xx, timeout, dropped connection, garbled body.
 
-    `wait_hint` is how long the server asked us to wait (Retry-After / X-RateLimit-Reset).
+    `wait_hint` is how long the server asked us to wait (Retry-After / X-RateLimit-Reset);
+    `max_tries` caps the tries of a failure that retrying rarely mends (no such host).
     """
 
-    def __init__(self, message: str, wait_hint: float | None = None):
+    def __init__(self, message: str, wait_hint: float | None = None, max_tries: int | None = None):
         super().__init__(message)
         self.wait_hint = wait_hint
+        self.max_tries = max_tries
 
 
 class ApiDataError(SyncError):

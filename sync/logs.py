@@ -19,7 +19,8 @@ TEXT = "%(levelname)s %(name)s%(run)s: %(message)s"
 
 class RunIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.run_id = current_run.get()
+        # An error reported after the run ended names its run (cli/common.py passes it).
+        record.run_id = getattr(record, "run_id", None) or current_run.get()
         record.run = f" [run {record.run_id}]" if record.run_id is not None else ""
         return True
 
@@ -51,3 +52,5 @@ def setup(level: int, log_format: str) -> None:
     logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("httpx").setLevel(max(level, logging.WARNING))  # it logs every request
     logging.getLogger("httpcore").setLevel(max(level, logging.INFO))  # headers at DEBUG
+    # "Context impl SQLiteImpl." on every run is noise unless one is debugging.
+    logging.getLogger("alembic").setLevel(level if level <= logging.DEBUG else logging.WARNING)

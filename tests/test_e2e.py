@@ -145,7 +145,7 @@ def test_an_unreachable_api_gives_up_with_exit_69(sim, database_url):
         sim,
         database_url,
         69,
-        "GET /api/groups failed with 503",
+        "/api/groups failed with 503",
         break_groups,
         AUTHZ_SYNC_RETRY_MAX_ATTEMPTS="3",
     )

@@ -6,7 +6,7 @@ from functools import partial
 
 import click
 
-from sync.cli.common import config_option, progress_bars, reports_errors
+from sync.cli.common import config_option, logging_options, progress_bars, reports_errors
 from sync.config import load_settings
 from sync.runner.backfill import backfill_user_details
 
@@ -19,6 +19,7 @@ from sync.runner.backfill import backfill_user_details
     help="Fetch every user's full profile (GET /api/users/{id}) into authz_user_details.",
 )
 @click.option("--restart", is_flag=True, help="Start over instead of resuming an unfinished one.")
+@logging_options
 @reports_errors
 def backfill(config_path: str | None, user_details: bool, restart: bool) -> None:
     """Fetch what a run does not: every user's full profile, paced and resumable.

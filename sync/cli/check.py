@@ -6,13 +6,14 @@ import sys
 
 import click
 
-from sync.cli.common import config_option, reports_errors
+from sync.cli.common import config_option, logging_options, reports_errors
 from sync.errors import EXIT_CHECK_FAILED
 from sync.runner.check import run_checks
 
 
 @click.command()
 @config_option
+@logging_options
 @reports_errors
 def check(config_path: str | None) -> None:
     """Check the setup: settings, token, granted scopes, each endpoint, database and schema.

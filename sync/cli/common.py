@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from sync import logs, progress
-from sync.cli.report import dry_run_text, summary_line
+from sync.cli.report import dry_run_text, summary_json, summary_line
 from sync.errors import (
     EXIT_CHANGES_PENDING,
     EXIT_DELETE_GUARD,
@@ -48,6 +48,33 @@ def setup_logging(verbose: int, quiet: bool, log_format: str = "text") -> None:
     logs.setup(logging.ERROR if quiet else level, log_format)
 
 
+def logging_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """-v, -q and --log-format after the command too (`authz-sync run -v`), as sqlite-utils
+    and dlt take them: they add to what stood before the command."""
+
+    @click.option("-v", "--verbose", "more_verbose", count=True, help="More detail on stderr.")
+    @click.option("-q", "--quiet", "quieter", is_flag=True, help="Only errors on stderr.")
+    @click.option(
+        "--log-format", "other_format", type=click.Choice(["text", "json"]), help="text or json."
+    )
+    @functools.wraps(command)
+    def wrapper(*args: Any, more_verbose: int, quieter: bool, other_format: str | None, **kw):
+        if more_verbose or quieter or other_format:
+            root = click.get_current_context().find_root().params
+            root["verbose"] = root.get("verbose", 0) + more_verbose
+            root["quiet"] = root.get("quiet") or quieter
+            root["log_format"] = other_format or root.get("log_format", "text")
+            setup_logging(root["verbose"], root["quiet"], root["log_format"])
+        return command(*args, **kw)
+
+    return wrapper
+
+
+def as_json() -> bool:
+    """--log-format json: every line on stdout and stderr is JSON."""
+    return click.get_current_context().find_root().params.get("log_format") == "json"
+
+
 def progress_bars() -> progress.Progress:
     """Bars on stderr when it is a terminal, unless --quiet or --log-format json say otherwise."""
     options = click.get_current_context().find_root().params
@@ -76,7 +103,7 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             if not isinstance(error, (SyncError, KeyboardInterrupt)):  # a bug: -vv shows it
                 log.debug("unexpected error", exc_info=True)
             for line in message_of(error):
-                _error(line)
+                _error(line, getattr(error, "run_id", None))
             sys.exit(exit_code_of(error))
 
     return wrapper
@@ -93,18 +120,20 @@ def message_of(error: BaseException) -> list[str]:
     ]
 
 
-def _error(line: str) -> None:
+def _error(line: str, run_id: int | None = None) -> None:
     if logs.as_json():
-        log.error(line)
+        log.error(line, extra={"run_id": run_id})  # the run is in the ledger: say which
     else:
         click.echo(f"Error: {line}", err=True)
 
 
-def print_summary(report: RunReport) -> None:
-    """The one line cron sees; the run's warnings only with -v."""
+def print_summary(report: RunReport, json_document: bool = False) -> None:
+    """The one line cron sees; the run's warnings (dangling references and the like) only with
+    -v: they come back every night until someone mends the extension, and cron mails stderr.
+    With --log-format json or `--json`, the run's result as one JSON object."""
     for warning in report.warnings:
-        log.info(warning)
-    click.echo(summary_line(report))
+        log.info(warning, extra={"run_id": report.run_id})
+    click.echo(summary_json(report) if json_document or as_json() else summary_line(report))
 
 
 def show_dry_run(result: DryRun) -> NoReturn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from alembic import command
 
-from sync.cli.common import config_option, reports_errors
+from sync.cli.common import config_option, logging_options, reports_errors
 from sync.config import load_database_settings
 from sync.sql import revisions
 from sync.sql.engine import database_errors, describe, engine_for
@@ -20,6 +20,7 @@ def db() -> None:
 @db.command()
 @config_option
 @click.argument("revision", default="head")
+@logging_options
 @reports_errors
 def upgrade(config_path: str | None, revision: str) -> None:
     """Create the tables or migrate them to REVISION (default: the newest)."""
@@ -29,6 +30,7 @@ def upgrade(config_path: str | None, revision: str) -> None:
 @db.command()
 @config_option
 @click.argument("revision")
+@logging_options
 @reports_errors
 def downgrade(config_path: str | None, revision: str) -> None:
     """Migrate the tables back to REVISION (`base` drops every authz-sync table)."""
@@ -46,6 +48,7 @@ def _migrate(config_path: str | None, revision: str, *, down: bool) -> None:
 
 @db.command()
 @config_option
+@logging_options
 @reports_errors
 def current(config_path: str | None) -> None:
     """Print the database's schema revision and the one this version needs."""
@@ -63,6 +66,7 @@ def current(config_path: str | None) -> None:
 
 
 @db.command()
+@logging_options
 @reports_errors
 def history() -> None:
     """List the schema migrations this version ships."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from sync.cli.common import progress_bars, reports_errors
+from sync.cli.common import logging_options, progress_bars, reports_errors
 from sync.cli.report import summary_table
 from sync.config import (
     Auth0Settings,
@@ -71,6 +71,7 @@ def simulator_settings(sim: Simulator, database_url: str, **options: Any) -> Set
     help="Where to write (a SQLAlchemy URL); the demo ignores AUTHZ_SYNC_DATABASE_URL on purpose.",
 )
 @tenant_options
+@logging_options
 @reports_errors
 def demo(database_url: str, **tenant_size: int) -> None:
     """Sync a simulated tenant into a local SQLite file and query it.
@@ -128,6 +129,7 @@ def _short(description: str | None, width: int = 70) -> str:
 @click.option("--client-id", default="authz-sync-demo", show_default=True)
 @click.option("--client-secret", default="demo-secret", show_default=True)
 @tenant_options
+@logging_options
 @reports_errors
 def simulate(port, latency, rate_limit, client_id, client_secret, **tenant_size) -> None:
     """Serve a simulated extension and Auth0 token endpoint on 127.0.0.1 until Ctrl-C.

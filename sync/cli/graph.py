@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from sync.cli.common import config_option, reports_errors
+from sync.cli.common import config_option, logging_options, reports_errors
 from sync.config import load_database_settings
 from sync.errors import ConfigError
 from sync.sql import queries
@@ -204,6 +204,7 @@ def render(hierarchy: Hierarchy, output_format: str) -> str:
     metavar="GROUP_ID",
     help="Only this group and the groups nested below it.",
 )
+@logging_options
 @reports_errors
 def graph(
     config_path: str | None, output_format: str, output: Path | None, group_id: str | None

@@ -11,6 +11,7 @@ import click
 from sync.cli.common import (
     allow_deletes_option,
     config_option,
+    logging_options,
     print_summary,
     reports_errors,
     show_dry_run,
@@ -32,6 +33,7 @@ log = logging.getLogger("sync")
     help="Read the file and compare, print what would change, write nothing. "
     "Exit 0: no changes; 4: changes pending; 3: an import would be refused by the safeguard.",
 )
+@logging_options
 @reports_errors
 def import_file(file: Path, config_path: str | None, allow_deletes: bool, dry_run: bool) -> None:
     """Load an export file of the extension: its groups, roles, permissions and their links.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,28 @@ def summary_line(report: RunReport) -> str:
         f"{report.total('updated')} updated, {report.total('deleted')} deleted; "
         f"{report.api_requests} API requests{warnings}"
     )
+
+
+def summary_json(report: RunReport) -> str:
+    """The run's result as one JSON object (what scripts read instead of the ledger)."""
+    document = {
+        "run_id": report.run_id,
+        "status": "succeeded",
+        "duration_seconds": round(report.seconds, 3),
+        "fetch_seconds": round(report.fetch_seconds, 3),
+        "rows": {
+            "inserted": report.total("inserted"),
+            "updated": report.total("updated"),
+            "deleted": report.total("deleted"),
+        },
+        "tables": {name: count.as_dict() for name, count in report.counts.items()},
+        "api_requests": report.api_requests,
+        "api_retries": report.retries,
+        "api_rate_limited": report.rate_limited,
+        "changes_logged": report.changes_logged,
+        "warnings": report.warnings,
+    }
+    return json.dumps(document, ensure_ascii=False)
 
 
 def summary_table(report: RunReport) -> str:

@@ -12,6 +12,7 @@ import click
 from sync.cli.common import (
     allow_deletes_option,
     config_option,
+    logging_options,
     print_summary,
     progress_bars,
     reports_errors,
@@ -49,6 +50,14 @@ log = logging.getLogger("sync")
     help="Write the run's metrics here in Prometheus text format (node_exporter's textfile "
     "collector), atomically, also when the run fails. Default: $AUTHZ_SYNC_METRICS_FILE.",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the run's result as one JSON document on stdout (counts per table, requests, "
+    "retries, duration) instead of the summary line.",
+)
+@logging_options
 @reports_errors
 def run(
     config_path: str | None,
@@ -56,6 +65,7 @@ def run(
     dry_run: bool,
     compare_all: bool,
     metrics_file: Path | None,
+    as_json: bool,
 ) -> None:
     """Sync the extension into the database once (what cron runs).
 
@@ -63,10 +73,11 @@ def run(
     transaction: the database holds either the new copy or the previous one, never a mix.
     Prints a one-line summary on success; errors go to stderr with a non-zero exit code.
     """
+    options = (config_path, allow_deletes, dry_run, compare_all, as_json)
     if metrics_file is None or dry_run:
-        return _run(config_path, allow_deletes, dry_run, compare_all)
+        return _run(*options)
     try:
-        report = _run(config_path, allow_deletes, dry_run, compare_all)
+        report = _run(*options)
     except (Exception, KeyboardInterrupt) as error:
         _write_metrics(metrics_file, exit_code_of(error), None)
         raise
@@ -83,7 +94,7 @@ def _write_metrics(path: Path, exit_code: int, report: RunReport | None) -> None
 
 
 def _run(
-    config_path: str | None, allow_deletes: bool, dry_run: bool, compare_all: bool
+    config_path: str | None, allow_deletes: bool, dry_run: bool, compare_all: bool, as_json: bool
 ) -> RunReport:
     settings = _with_deletes(load_settings(config_path), allow_deletes)
     for warning in settings.warnings:
@@ -94,7 +105,7 @@ def _run(
         show_dry_run(result)
     with progress_bars() as progress:
         report = run_sync(settings, progress=progress, compare_all=compare_all)
-    print_summary(report)
+    print_summary(report, json_document=as_json)
     return report
 
 

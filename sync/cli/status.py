@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from sync.cli.common import config_option, reports_errors
+from sync.cli.common import config_option, logging_options, reports_errors
 from sync.config import load_database_settings
 from sync.sql import queries
 
@@ -147,6 +147,7 @@ def format_json(runs: Sequence[Run]) -> str:
     is_flag=True,
     help="A JSON array with every column (timestamps ISO 8601 UTC with Z), for scripts.",
 )
+@logging_options
 @reports_errors
 def status(config_path: str | None, limit: int, as_json: bool) -> None:
     """Show the most recent runs, newest first: when, outcome, duration, changes, API retries

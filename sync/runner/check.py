@@ -7,11 +7,11 @@ endpoint, the database and its schema revision) and writes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
-from sync.config import Settings, load_settings
+from sync.config import RetrySettings, Settings, load_settings
 from sync.errors import SyncError
 from sync.source.auth import GRANT_WHERE
 from sync.source.endpoints import REQUIRED_SCOPES
@@ -47,9 +47,15 @@ def _attempt(name: str, step: Callable[[], str]) -> Check:
         return Check(name, False, str(error).splitlines()[0])
 
 
+# A check answers in seconds, not minutes: two tries a step, short timeouts. What it reports
+# ("gave up after 2 tries, 1 s of waiting") is what it did.
+CHECK_RETRY = RetrySettings(max_attempts=2, initial_wait=1.0, max_wait=1.0, max_total_wait=2.0)
+CHECK_TIMEOUT = 10.0  # seconds, connect and read
+
+
 def _api_checks(settings: Settings, transport: httpx.BaseTransport | None) -> Iterator[Check]:
-    # No waiting in a check: one try per step, a failure is the answer.
-    with ExtensionApi(settings, transport=transport, sleep=lambda _seconds: None) as api:
+    settings = _impatient(settings)
+    with ExtensionApi(settings, transport=transport) as api:
         audience = settings.auth0.audience
         token = _attempt(
             "token", lambda: f"{len(api.token().value)}-character token for {audience}"
@@ -70,6 +76,15 @@ def _api_checks(settings: Settings, transport: httpx.BaseTransport | None) -> It
         yield _attempt(
             "GET /api/users", lambda: f"{api.users_page(1, 1, None)['total']} users in the tenant"
         )
+
+
+def _impatient(settings: Settings) -> Settings:
+    extension = settings.extension
+    timeouts = {
+        "connect_timeout": min(extension.connect_timeout, CHECK_TIMEOUT),
+        "read_timeout": min(extension.read_timeout, CHECK_TIMEOUT),
+    }
+    return replace(settings, retry=CHECK_RETRY, extension=replace(extension, **timeouts))
 
 
 def _database_checks(settings: Settings) -> Iterator[Check]:

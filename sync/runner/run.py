@@ -167,6 +167,7 @@ class Run:
             raise stop from None
         except SyncError as error:
             self._record_failure(ledger.FAILED, str(error), error)
+            error.run_id = self.run_id  # the CLI's error line names the run
             raise
         except Exception as error:  # a bug: still leave the ledger true, then let it surface
             self._record_failure(ledger.FAILED, f"internal error {type(error).__name__}", error)

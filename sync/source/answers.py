@@ -66,14 +66,84 @@ def retryable_status_error(
     return None
 
 
+# A connection that no server takes (nothing listens, no such host) is retried once only: a
+# typo in a URL is not worth minutes of backoff. Dropped connections and timeouts, which a
+# serverless host does produce, get the whole retry policy.
+UNREACHABLE_TRIES = 2
+DNS_FAILURES = (
+    "name or service not known",
+    "nodename nor servname",
+    "name resolution",
+    "getaddrinfo",
+)
+HTML_EXCERPT = 80  # characters of an HTML page quoted in a message
+
+
+def where(request: httpx.Request | None, fallback: str) -> str:
+    """`METHOD scheme://host:port/path` of a request, without its query (it may hold a signed
+    link's signature); `fallback` when the error carries no request."""
+    if request is None:
+        return fallback
+    url = request.url
+    return f"{request.method} {url.scheme}://{_host_port(url)}{url.path}"
+
+
+def _host_port(url: httpx.URL) -> str:
+    port = url.port or {"https": 443, "http": 80}.get(url.scheme)
+    return f"{url.host}:{port}"
+
+
 def transport_error(error: httpx.TransportError, what: str) -> ApiError:
-    """A failed exchange: retryable, except a certificate that does not verify (retrying
-    cannot fix that, and it may be an interception)."""
+    """A failed exchange, named with its host and port and its cause: retryable, except a
+    certificate that does not verify (retrying cannot fix that, and it may be an interception)."""
+    request = _request_of(error)
+    what = where(request, what)
+    host = _host_port(request.url) if request is not None else "the server"
+    text = str(error)
+    if isinstance(error, httpx.ConnectTimeout):
+        return RetryableApiError(f"{what}: connecting to {host} timed out")
     if isinstance(error, httpx.TimeoutException):
-        return RetryableApiError(f"{what} timed out")
-    if "CERTIFICATE_VERIFY_FAILED" in str(error):
+        return RetryableApiError(f"{what}: {host} sent no answer in time (read timeout)")
+    if "CERTIFICATE_VERIFY_FAILED" in text:
         return ApiError(
             f"{what}: the server's TLS certificate could not be verified; if it is signed by "
             f"your own CA, set extension.ca_bundle to that CA's PEM file"
         )
-    return RetryableApiError(f"{what} failed: {type(error).__name__}")
+    lowered = text.lower()
+    if any(phrase in lowered for phrase in DNS_FAILURES):
+        name = request.url.host if request is not None else "the host"
+        problem = f"cannot resolve the host name {name} (DNS): check the URL"
+        return RetryableApiError(f"{what}: {problem}", max_tries=UNREACHABLE_TRIES)
+    if "refused" in lowered:
+        problem = f"connection refused by {host}: nothing listens there, check the URL"
+        return RetryableApiError(f"{what}: {problem}", max_tries=UNREACHABLE_TRIES)
+    if "ssl" in lowered or "tls" in lowered:
+        return RetryableApiError(
+            f"{what}: the TLS handshake with {host} failed ({_one_line(text)})"
+        )
+    cause = _one_line(text) or "no reason given"
+    return RetryableApiError(
+        f"{what}: {host} dropped the connection ({type(error).__name__}: {cause})"
+    )
+
+
+def _request_of(error: httpx.TransportError) -> httpx.Request | None:
+    try:
+        return error.request
+    except RuntimeError:  # raised without a request (a transport's own test double)
+        return None
+
+
+def html_excerpt(response: httpx.Response) -> str | None:
+    """A short excerpt of an HTML answer (a login page, a proxy's error page), else None."""
+    declared = "html" in response.headers.get("Content-Type", "").lower()
+    if declared:
+        response.read()  # a page, not a list: small, and read at most once
+    try:
+        text = response.text.lstrip()
+    except httpx.ResponseNotRead:  # a streamed answer that says it is not HTML
+        return None
+    if not declared and not text[:15].lower().startswith(("<!doctype", "<html")):
+        return None
+    excerpt = " ".join(text.split())
+    return excerpt if len(excerpt) <= HTML_EXCERPT else excerpt[:HTML_EXCERPT] + "…"

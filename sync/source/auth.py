@@ -85,7 +85,7 @@ class ClientCredentialsAuth(httpx.Auth):
         try:
             response = self._client.post("/oauth/token", json=body)
         except httpx.TransportError as error:
-            raise transport_error(error, "the token request") from None
+            raise transport_error(error, "the token request to auth0.domain") from None
         self.tokens_fetched += 1
         if response.status_code != 200:
             raise self._token_error(response)

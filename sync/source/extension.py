@@ -10,6 +10,7 @@ No SQL here. Every answer is mapped to a result or to the error the caller shoul
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import ssl
 import time
@@ -26,7 +27,13 @@ from sync.config import Settings
 from sync.errors import ApiDataError, ApiError, AuthError, RetryableApiError
 from sync.fingerprint import DIGEST_BYTES
 from sync.model import RequestStats
-from sync.source.answers import body_text, json_or_none, retryable_status_error, transport_error
+from sync.source.answers import (
+    body_text,
+    json_or_none,
+    retryable_status_error,
+    transport_error,
+)
+from sync.source.answers import html_excerpt as html_excerpt_of
 from sync.source.auth import (
     GRANT_WHERE,
     ClientCredentialsAuth,
@@ -38,6 +45,8 @@ from sync.source.endpoints import LISTS, USERS, scope_for
 from sync.source.pacing import Pacer
 from sync.source.retry import retry_policy
 
+log = logging.getLogger(__name__)
+NOT_THE_API = "so this URL does not look like the extension's API: check extension.url"
 MISCONFIGURED_TENANT_HINT = (
     " — the extension answers this when the token comes from another tenant than the one it "
     "trusts: check auth0.domain"
@@ -90,6 +99,7 @@ class ExtensionApi:
             clock=clock,
         )
         self._http = httpx.Client(base_url=settings.extension.base_url, auth=self.auth, **common)
+        self._base = settings.extension.base_url
         self._retrying = retry_policy(settings.retry, sleep=sleep, rng=rng, on_retry=self._retried)
 
     def __enter__(self) -> ExtensionApi:
@@ -135,45 +145,70 @@ class ExtensionApi:
     def _get_once(self, path: str, params: dict[str, Any] | None, read: ReadBody | None) -> Any:
         self.pacer.wait()
         self.stats.add(requests=1)
+        what, started = f"GET {self._base}{path}", time.monotonic()
         try:
             with self._http.stream("GET", path, params=params) as response:
+                self._log_answer(what, response, started)
                 self.pacer.observe(response.headers)
+                if response.status_code == 200 and (page := html_excerpt_of(response)):
+                    raise ApiError(f"{what} {NOT_THE_API} (200 with an HTML page: {page})")
                 if read is not None and response.status_code == 200:
                     return read(response.iter_bytes())
                 response.read()
         except httpx.TransportError as error:
-            raise transport_error(error, f"GET {path}") from None
+            raise transport_error(error, what) from None
         except httpx.DecodingError:  # a compressed body cut or garbled on the way: try again
-            raise RetryableApiError(f"GET {path} answered a body that cannot be decoded") from None
-        return self._payload(path, response)
+            raise RetryableApiError(f"{what} answered a body that cannot be decoded") from None
+        return self._payload(what, path, response)
 
-    def _payload(self, path: str, response: httpx.Response) -> Any:
+    def _log_answer(self, what: str, response: httpx.Response, started: float) -> None:
+        """-vv: every answer with its timing, its try and the rate-limit headers."""
+        if not log.isEnabledFor(logging.DEBUG):
+            return
+        limits = " ".join(
+            f"{name.removeprefix('X-RateLimit-').lower()}={response.headers[name]}"
+            for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+            if name in response.headers
+        )
+        attempt = self._retrying.statistics.get("attempt_number", 1)
+        log.debug(
+            "%s → %d in %.0f ms (try %d)%s",
+            what,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+            attempt,
+            f"; rate limit {limits}" if limits else "",
+        )
+
+    def _payload(self, what: str, path: str, response: httpx.Response) -> Any:
         status = response.status_code
         if status == 200:
             payload = json_or_none(response)
             if payload is None:
-                raise RetryableApiError(f"GET {path} answered 200 with a body that is not JSON")
+                raise RetryableApiError(f"{what} answered 200 with a body that is not JSON")
             return payload
         if status == 429:
             self.stats.add(rate_limited=1)
-        retryable = retryable_status_error(response, f"GET {path}")
+        retryable = retryable_status_error(response, what)
         if retryable:
             if status == 500 and "internal server error occurred" in body_text(response):
                 retryable.args = (retryable.args[0] + MISCONFIGURED_TENANT_HINT,)
             raise retryable
         if status == 401:
             raise AuthError(
-                f"the extension refused a fresh token for GET {path} (401 {body_text(response)}): "
+                f"the extension refused a fresh token for {what} (401 {body_text(response)}): "
                 f"its issuer or audience is not what the extension trusts — check auth0.domain "
                 f"and auth0.audience ({self.settings.auth0.audience})"
             )
         if status == 403:
             scope = scope_for(path)
             raise AuthError(
-                f"the token lacks the scope {scope} needed for GET {path} "
+                f"the token lacks the scope {scope} needed for {what} "
                 f"(403 {body_text(response)}): {GRANT_WHERE} {scope}"
             )
-        raise ApiError(f"GET {path} answered {status}: {body_text(response)}", status=status)
+        if page := html_excerpt_of(response):
+            raise ApiError(f"{what} answered {status}, {NOT_THE_API} ({page})", status=status)
+        raise ApiError(f"{what} answered {status}: {body_text(response)}", status=status)
 
     def list_all(self, resource: str) -> list[dict[str, Any]]:
         """GET /api/groups, /api/roles or /api/permissions: every record in one answer."""

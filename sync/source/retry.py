@@ -49,6 +49,15 @@ class stop_before_total_wait(stop_base):
         return retry_state.idle_for + (retry_state.upcoming_sleep or 0.0) > self.limit
 
 
+class stop_at_the_errors_limit(stop_base):
+    """Give up once a failure has had the tries its error allows (RetryableApiError.max_tries)."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        limit = getattr(error, "max_tries", None)
+        return limit is not None and retry_state.attempt_number >= limit
+
+
 def _log_retry(retry_state: RetryCallState) -> None:
     error = retry_state.outcome.exception() if retry_state.outcome else None
     # INFO, not WARNING: a retry that works is routine, and cron mails whatever reaches stderr.
@@ -76,7 +85,8 @@ def retry_policy(
         retry=retry_if_exception_type(RetryableApiError),
         wait=wait_for_server_or_backoff(settings.initial_wait, settings.max_wait, rng),
         stop=stop_after_attempt(settings.max_attempts)
-        | stop_before_total_wait(settings.max_total_wait),
+        | stop_before_total_wait(settings.max_total_wait)
+        | stop_at_the_errors_limit(),
         sleep=sleep,
         before_sleep=before_sleep,
         reraise=True,
