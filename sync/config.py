@@ -123,6 +123,8 @@ FIELDS: tuple[Field, ...] = (
     Field("retry", "max_total_wait", float, 600.0, check=_between(0, 86400)),
     Field("database", "url", str, DEFAULT_DATABASE_URL, env=("AUTHZ_SYNC_DATABASE_URL",)),
     Field("database", "schema", str, env=("AUTHZ_SYNC_DATABASE_SCHEMA",), check=_schema_name),
+    Field("database", "lock_timeout", float, 60.0, check=_between(0.1, 86400)),
+    Field("run", "max_seconds", float, check=_between(1, 7 * 86400)),
     Field("safeguard", "max_deletes", int, 500, check=_between(0, 10**9)),
     Field("safeguard", "max_delete_percent", float, 30.0, check=_between(0, 100)),
     Field("safeguard", "allow_deletes", bool, False),
@@ -185,6 +187,9 @@ class RetrySettings:
 class DatabaseSettings:
     url: str  # a SQLAlchemy URL naming an installed driver (password included)
     schema: str | None = None  # PostgreSQL: the schema that holds every table
+    # Seconds a statement waits for a lock another session holds before the run gives up
+    # (exit 74): PostgreSQL lock_timeout, MariaDB/MySQL lock waits, SQLite busy_timeout.
+    lock_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -196,6 +201,7 @@ class Settings:
     database: DatabaseSettings
     retry: RetrySettings = RetrySettings()
     safeguard: Safeguard = Safeguard()
+    max_seconds: float | None = None  # run.max_seconds: a whole run's limit (None: none)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -572,6 +578,7 @@ def load_settings(
         database=_database(values),
         retry=RetrySettings(**_section(values, "retry")),
         safeguard=safeguard,
+        max_seconds=values["run.max_seconds"],
         warnings=_file_warnings(path, document),
     )
 
@@ -583,7 +590,9 @@ def _section(values: dict[str, Any], section: str) -> dict[str, Any]:
 
 
 def _database(values: dict[str, Any]) -> DatabaseSettings:
-    return DatabaseSettings(values["database.url"], values["database.schema"])
+    return DatabaseSettings(
+        values["database.url"], values["database.schema"], values["database.lock_timeout"]
+    )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@
     ├── DeleteGuardError       3   the run would delete more than the safeguard allows
     └── RunLockedError        75   another run holds this database (sql/lock.py)
 
-    Interrupted (a KeyboardInterrupt): SIGINT → 130, SIGTERM → 143; the run is `aborted`.
+    Interrupted (a KeyboardInterrupt): SIGINT → 130, SIGTERM → 143, run.max_seconds → 124;
+    the run is `aborted`.
     Any other exception is a bug: 70.
 
 Exit codes that are outcomes, not errors: 1 (`check` found a problem), 4 (`run --dry-run`:
@@ -43,6 +44,7 @@ EXIT_CHANGES_PENDING = 4  # `run --dry-run`: the database differs from the exten
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 EXIT_INTERRUPTED = 130  # the shell's code for a program stopped by Ctrl-C (SIGINT)
 EXIT_TERMINATED = 143  # … and by SIGTERM
+EXIT_TIME_LIMIT = 124  # run.max_seconds ran out (the code timeout(1) uses)
 
 
 class SyncError(Exception):

@@ -128,3 +128,49 @@ def test_json_output_every_line_and_the_error_names_its_run(sim, sqlite_url):
     lines = [json.loads(line) for line in failed.stderr.splitlines()]
     error = next(line for line in lines if line["level"] == "ERROR")
     assert error["run_id"] == 2 == ledger(sqlite_url)[-1]["run_id"]
+
+
+def _hold_a_lock(database_url):
+    """Another session holding authz_users (SQLite: the whole file) until closed."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    connection = engine.connect()
+    kind = database_url.get_backend_name()
+    if kind == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif kind == "postgresql":
+        connection.execute(text("LOCK TABLE authz_users IN ACCESS EXCLUSIVE MODE"))
+    else:
+        connection.execute(text("LOCK TABLES authz_users WRITE"))
+    return engine, connection
+
+
+def test_a_lock_held_elsewhere_is_waited_for_a_bounded_time(sim, database_url):
+    env = command_env(sim, database_url, AUTHZ_SYNC_DATABASE_LOCK_TIMEOUT="1")
+    assert authz_sync("run", env=env).exit_code == 0
+    engine, holder = _hold_a_lock(database_url)
+    try:
+        started = time.monotonic()
+        result = authz_sync("run", env=env, timeout=60)
+        elapsed = time.monotonic() - started
+    finally:
+        holder.close()
+        engine.dispose()
+    assert result.exit_code == 74, result.output
+    assert "waited 1 s for a lock on authz_" in result.stderr
+    assert "database.lock_timeout" in result.stderr
+    assert elapsed < 30
+    assert authz_sync("run", env=env).exit_code == 0  # the lock gone, the next run goes ahead
+
+
+def test_max_seconds_ends_a_run_cleanly(sim, sqlite_url):
+    env = command_env(sim, sqlite_url)
+    sim.add_fault(r"^/api/groups$", "delay", delay=5.0)
+    started = time.monotonic()
+    result = authz_sync("run", "--max-seconds", "1", env=env)
+    assert result.exit_code == 124, result.output
+    assert time.monotonic() - started < 5
+    assert "run.max_seconds (1 s)" in result.stderr
+    run = ledger(sqlite_url)[-1]
+    assert run["status"] == "aborted" and run["exit_code"] == 124

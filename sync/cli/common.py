@@ -19,6 +19,7 @@ from sync.errors import (
     EXIT_DELETE_GUARD,
     EXIT_OK,
     EXIT_TERMINATED,
+    EXIT_TIME_LIMIT,
     Interrupted,
     SyncError,
     exit_code_of,
@@ -88,6 +89,20 @@ def stop_on_sigterm() -> None:
         raise Interrupted("SIGTERM", EXIT_TERMINATED)
 
     signal.signal(signal.SIGTERM, raise_interrupted)
+
+
+def stop_after(seconds: float | None) -> None:
+    """run.max_seconds: a run still going after `seconds` stops like Ctrl-C does (rolled back,
+    `aborted`), with exit 124. Every wait inside a run is bounded too (retries, lock waits):
+    this bounds their sum."""
+    if not seconds:
+        return
+
+    def raise_interrupted(signum: int, frame: object) -> None:
+        raise Interrupted(f"run.max_seconds ({seconds:g} s)", EXIT_TIME_LIMIT)
+
+    signal.signal(signal.SIGALRM, raise_interrupted)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -17,6 +17,7 @@ from sync.cli.common import (
     progress_bars,
     reports_errors,
     show_dry_run,
+    stop_after,
 )
 from sync.cli.metrics import RunMetrics, previous_last_success, render, write_atomically
 from sync.config import Settings, load_settings
@@ -51,6 +52,13 @@ log = logging.getLogger("sync")
     "collector), atomically, also when the run fails. Default: $AUTHZ_SYNC_METRICS_FILE.",
 )
 @click.option(
+    "--max-seconds",
+    type=click.FloatRange(min=1),
+    metavar="SECONDS",
+    help="Stop a run that takes longer (rolled back, recorded as aborted, exit 124); "
+    "default: run.max_seconds, else no limit.",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -65,6 +73,7 @@ def run(
     dry_run: bool,
     compare_all: bool,
     metrics_file: Path | None,
+    max_seconds: float | None,
     as_json: bool,
 ) -> None:
     """Sync the extension into the database once (what cron runs).
@@ -73,7 +82,7 @@ def run(
     transaction: the database holds either the new copy or the previous one, never a mix.
     Prints a one-line summary on success; errors go to stderr with a non-zero exit code.
     """
-    options = (config_path, allow_deletes, dry_run, compare_all, as_json)
+    options = (config_path, allow_deletes, dry_run, compare_all, as_json, max_seconds)
     if metrics_file is None or dry_run:
         return _run(*options)
     try:
@@ -94,9 +103,15 @@ def _write_metrics(path: Path, exit_code: int, report: RunReport | None) -> None
 
 
 def _run(
-    config_path: str | None, allow_deletes: bool, dry_run: bool, compare_all: bool, as_json: bool
+    config_path: str | None,
+    allow_deletes: bool,
+    dry_run: bool,
+    compare_all: bool,
+    as_json: bool,
+    max_seconds: float | None,
 ) -> RunReport:
     settings = _with_deletes(load_settings(config_path), allow_deletes)
+    stop_after(max_seconds or settings.max_seconds)
     for warning in settings.warnings:
         log.warning(warning)
     if dry_run:

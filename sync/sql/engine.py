@@ -9,7 +9,9 @@ code that writes SQL by hand (COPY) asks `qualified_name`; `schema_of` tells any
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sqlite3
 import tempfile
 from collections.abc import Iterator
@@ -24,37 +26,59 @@ from sync.config import DatabaseSettings
 from sync.errors import DatabaseError
 from sync.sql import schema
 
-# Wait for a concurrent writer instead of failing at once; WAL lets analysts read while a sync
-# writes.
-SQLITE_PRAGMAS = ("PRAGMA busy_timeout = 30000", "PRAGMA journal_mode = WAL")
-SQLITE_READ_ONLY = ("PRAGMA busy_timeout = 30000",)
+# WAL lets analysts read while a sync writes.
+SQLITE_PRAGMAS = ("PRAGMA journal_mode = WAL",)
+LOCK_TIMEOUT = 60.0  # seconds: database.lock_timeout's default
+# What each database answers when a lock wait ran out: PostgreSQL's SQLSTATE, MySQL's error
+# number, SQLite's message (its busy_timeout ran out).
+PG_LOCK_NOT_AVAILABLE, MYSQL_LOCK_WAIT_TIMEOUT = "55P03", 1205
 
 
 def redacted(url: URL | str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def open_engine(url: URL | str, read_only: bool = False, schema: str | None = None) -> Engine:
+def open_engine(
+    url: URL | str,
+    read_only: bool = False,
+    schema: str | None = None,
+    lock_timeout: float = LOCK_TIMEOUT,
+) -> Engine:
     """An engine; `read_only` (dry runs) also keeps SQLite from changing its file at all;
-    `schema` (PostgreSQL) is where every table is read and written."""
+    `schema` (PostgreSQL) is where every table is read and written; no statement waits longer
+    than `lock_timeout` seconds for a lock another session holds."""
     url = make_url(url)
-    options = {}
+    options: dict = {"connect_args": _lock_wait(url.get_backend_name(), lock_timeout)}
     if read_only and url.get_backend_name() == "sqlite" and url.database:
         # mode=ro refuses every write to the file, yet lets the connection keep temporary
         # tables (in its own temporary database), which planning needs.
         file_uri = f"file:{pathname2url(os.path.abspath(url.database))}?mode=ro"
-        options["creator"] = lambda: sqlite3.connect(file_uri, uri=True, check_same_thread=False)
+        timeout = options.pop("connect_args")["timeout"]
+        options["creator"] = lambda: sqlite3.connect(
+            file_uri, uri=True, check_same_thread=False, timeout=timeout
+        )
     if schema:
         options["execution_options"] = {"schema_translate_map": {None: schema}}
     engine = create_engine(url, pool_pre_ping=True, **options)
-    if engine.dialect.name == "sqlite":
-        pragmas = SQLITE_READ_ONLY if read_only else SQLITE_PRAGMAS
-        event.listen(engine, "connect", lambda dbapi, _record: _run_pragmas(dbapi, pragmas))
+    engine.lock_timeout = lock_timeout  # for the message when a wait runs out
+    if engine.dialect.name == "sqlite" and not read_only:
+        event.listen(engine, "connect", lambda dbapi, _: _run_pragmas(dbapi, SQLITE_PRAGMAS))
     return engine
 
 
+def _lock_wait(backend: str, seconds: float) -> dict:
+    """The driver's setting for how long a statement waits for a lock."""
+    if backend == "postgresql":
+        return {"options": f"-c lock_timeout={int(seconds * 1000)}"}
+    if backend in ("mysql", "mariadb"):
+        whole = max(1, math.ceil(seconds))  # both variables take whole seconds
+        init = f"SET SESSION innodb_lock_wait_timeout = {whole}, lock_wait_timeout = {whole}"
+        return {"init_command": init}
+    return {"timeout": seconds}  # sqlite3: its busy timeout
+
+
 def engine_for(database: DatabaseSettings, read_only: bool = False) -> Engine:
-    return open_engine(database.url, read_only=read_only, schema=database.schema)
+    return open_engine(database.url, read_only, database.schema, database.lock_timeout)
 
 
 def _run_pragmas(dbapi_connection, pragmas: tuple[str, ...]) -> None:
@@ -122,8 +146,37 @@ def first_line(error: BaseException) -> str:
 @contextmanager
 def database_errors(engine: Engine, doing: str = "cannot use the database {}") -> Iterator[None]:
     """SQLAlchemy errors as DatabaseError (exit 74) naming the database, password hidden:
-    `{doing, the database in its braces}: {the driver's first line}`."""
+    `{doing, the database in its braces}: {the driver's first line}`; a lock wait that ran
+    out also says which table it waited for, and how long."""
     try:
         yield
     except SQLAlchemyError as error:
-        raise DatabaseError(f"{doing.format(describe(engine))}: {first_line(error)}") from None
+        cause = first_line(error)
+        if _lock_wait_ran_out(error):
+            waited = getattr(engine, "lock_timeout", LOCK_TIMEOUT)
+            cause = (
+                f"waited {waited:g} s for a lock on {_table_of(error)} that another session "
+                f"holds (database.lock_timeout); nothing was written ({cause})"
+            )
+        raise DatabaseError(f"{doing.format(describe(engine))}: {cause}") from None
+
+
+def _lock_wait_ran_out(error: SQLAlchemyError) -> bool:
+    original = getattr(error, "orig", None)
+    if getattr(original, "sqlstate", None) == PG_LOCK_NOT_AVAILABLE:
+        return True
+    if getattr(original, "args", None) and original.args[0] == MYSQL_LOCK_WAIT_TIMEOUT:
+        return True
+    return isinstance(original, sqlite3.OperationalError) and "locked" in str(original)
+
+
+TABLE_IN_SQL = re.compile(
+    r"\b(?:FROM|INTO|UPDATE|JOIN|TABLE)\s+[`\"]?(?:\w+[`\"]?\.[`\"]?)?(\w+)", re.I
+)
+
+
+def _table_of(error: SQLAlchemyError) -> str:
+    """The first table the failed statement names (the statement itself is never shown: its
+    parameters may hold data)."""
+    found = TABLE_IN_SQL.search(getattr(error, "statement", None) or "")
+    return found.group(1) if found else "a table"
