@@ -174,3 +174,26 @@ def test_max_seconds_ends_a_run_cleanly(sim, sqlite_url):
     assert "run.max_seconds (1 s)" in result.stderr
     run = ledger(sqlite_url)[-1]
     assert run["status"] == "aborted" and run["exit_code"] == 124
+
+
+def test_a_table_or_column_dropped_by_hand_is_found_at_once_and_repaired(sim, database_url):
+    from sqlalchemy import create_engine, text
+
+    env = command_env(sim, database_url)
+    assert authz_sync("run", env=env).exit_code == 0
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE authz_group_roles"))
+        connection.execute(text("ALTER TABLE authz_users DROP COLUMN picture"))
+    engine.dispose()
+    sim.requests.clear()
+    result = authz_sync("run", env=env)
+    assert result.exit_code == 78, result.output
+    assert "table authz_group_roles" in result.stderr and "authz_users.picture" in result.stderr
+    assert "authz-sync db upgrade" in result.stderr
+    assert not sim.api_requests()  # found before the fetch, not after it
+    checked = authz_sync("check", env=env)
+    assert checked.exit_code == 1 and "✗ database schema" in checked.stdout
+    assert authz_sync("db", "upgrade", env=env).exit_code == 0
+    again = authz_sync("run", env=env)
+    assert again.exit_code == 0, again.output

@@ -13,9 +13,10 @@ from importlib import resources
 
 from alembic import command
 from alembic.config import Config
+from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Column, Connection, Engine, inspect
 from sqlalchemy.schema import CreateSchema
 
 from sync.errors import SchemaError
@@ -49,6 +50,8 @@ def migrate(engine: Engine, revision: str = "head", *, down: bool = False) -> st
         else:
             _create_schema(connection)
             command.upgrade(alembic_config(connection), revision)
+            if revision == "head":
+                _repair(connection)
         return current_revision(connection)
 
 
@@ -75,10 +78,11 @@ class SchemaState:
     head: str  # the one this version needs
     has_tables: bool  # any authz_* table, tracked or not
     file_missing: bool = False  # a SQLite file that does not exist (yet)
+    missing: tuple[str, ...] = ()  # at the head: tables and `table.column`s that are gone
 
     @property
     def is_current(self) -> bool:
-        return self.current == self.head
+        return self.current == self.head and not self.missing
 
     @property
     def is_empty(self) -> bool:
@@ -88,6 +92,12 @@ class SchemaState:
         """Why this version cannot use the database as it is (None: it can, or it is empty)."""
         if self.is_current or self.is_empty:
             return None
+        if self.missing:
+            shown = ", ".join(self.missing[:5]) + (" …" if len(self.missing) > 5 else "")
+            return (
+                f"the database is at revision {self.current} but lacks {shown} (dropped by "
+                f"hand?): run `authz-sync db upgrade`, which recreates what is missing"
+            )
         if self.current is None:
             return (
                 "the database has authz_* tables that Alembic does not track: "
@@ -110,9 +120,45 @@ def _known_revisions() -> set[str]:
 
 
 def state_of(connection: Connection) -> SchemaState:
-    names = inspect(connection).get_table_names(schema=schema_of(connection))
+    inspector = inspect(connection)
+    names = set(inspector.get_table_names(schema=schema_of(connection)))
     has_tables = any(name in schema.metadata.tables for name in names)
-    return SchemaState(current_revision(connection), head_revision(), has_tables)
+    current, head = current_revision(connection), head_revision()
+    missing = _missing(inspector, names, schema_of(connection)) if current == head else ()
+    return SchemaState(current, head, has_tables, missing=missing)
+
+
+def _missing(inspector, names: set[str], where: str | None) -> tuple[str, ...]:
+    """The model's tables and columns the database does not have: what a hand dropped."""
+    found: list[str] = []
+    for table in schema.metadata.sorted_tables:
+        if table.name not in names:
+            found.append(f"table {table.name}")
+            continue
+        columns = {column["name"] for column in inspector.get_columns(table.name, schema=where)}
+        found += [f"column {table.name}.{c.name}" for c in table.columns if c.name not in columns]
+    return tuple(found)
+
+
+def _repair(connection: Connection) -> None:
+    """What `db upgrade` does at the head: recreate the tables and nullable columns that are
+    gone. A missing key or NOT NULL column cannot be added to rows that exist: say how."""
+    state = state_of(connection)
+    tables = [t for t in schema.metadata.sorted_tables if f"table {t.name}" in state.missing]
+    schema.metadata.create_all(connection, tables=tables)
+    operations = Operations(MigrationContext.configure(connection))
+    for entry in state.missing:
+        if not entry.startswith("column "):
+            continue
+        table_name, column_name = entry.removeprefix("column ").split(".")
+        column = schema.metadata.tables[table_name].c[column_name]
+        if not column.nullable:
+            raise SchemaError(
+                f"{table_name}.{column_name} is gone and cannot be added to its rows: drop the "
+                f"table {table_name} and run `authz-sync db upgrade` again to recreate it"
+            )
+        copy = Column(column.name, column.type, nullable=True, comment=column.comment)
+        operations.add_column(table_name, copy, schema=schema_of(connection))
 
 
 def state_of_engine(engine: Engine) -> SchemaState:
