@@ -6,6 +6,7 @@ endpoint, the database and its schema revision) and writes nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -16,6 +17,9 @@ from .api import ExtensionApi
 from .auth import GRANT_WHERE, REQUIRED_SCOPES
 from .config import Settings, load_settings
 from .errors import SyncError
+from .redact import redact, register_secret
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,6 +36,9 @@ def run_checks(
         settings = load_settings(config_path)
     except SyncError as error:
         return [Check("settings", False, line) for line in str(error).splitlines()]
+    register_secret(settings.client_secret.reveal())  # as a run does: masked in every message
+    for warning in settings.warnings:
+        log.warning(warning)
     checks = [Check("settings", True, f"extension {settings.extension_url}")]
     checks += list(_api_checks(settings, transport))
     checks += list(_database_checks(settings))
@@ -42,7 +49,7 @@ def _attempt(name: str, step: Callable[[], str]) -> Check:
     try:
         return Check(name, True, step())
     except SyncError as error:
-        return Check(name, False, str(error).splitlines()[0])
+        return Check(name, False, redact(str(error).splitlines()[0]))
 
 
 def _api_checks(settings: Settings, transport: httpx.BaseTransport | None) -> Iterator[Check]:

@@ -415,6 +415,20 @@ def _file_warnings(path: Path | None, document: dict[str, Any]) -> tuple[str, ..
     return ()
 
 
+def _secret_file_warnings(values: dict[str, Any]) -> tuple[str, ...]:
+    path = values.get("auth0.client_secret_file")
+    try:
+        readable = bool(path) and Path(path).stat().st_mode & (stat.S_IRGRP | stat.S_IROTH)
+    except OSError:  # reported as a problem by _read_secret
+        return ()
+    if readable:
+        return (
+            f"auth0.client_secret_file {path} is readable by others: chmod 600 it (in "
+            f"Kubernetes, defaultMode: 0400 on the secret volume)",
+        )
+    return ()
+
+
 def _safeguard(values: dict[str, Any], problems: list[str]) -> Safeguard:
     default = DeleteLimit(
         values.get("safeguard.max_deletes", 500), values.get("safeguard.max_delete_percent", 30.0)
@@ -502,7 +516,7 @@ def load_settings(
         max_wait=values["retry.max_wait"],
         max_total_wait=values["retry.max_total_wait"],
         safeguard=safeguard,
-        warnings=_file_warnings(path, document),
+        warnings=_file_warnings(path, document) + _secret_file_warnings(values),
     )
 
 
