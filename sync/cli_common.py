@@ -21,6 +21,7 @@ from .errors import (
     Interrupted,
     SyncError,
 )
+from .lock import RunLockedError
 from .redact import redact
 from .report import dry_run_text, summary_line
 from .runner import DryRun, RunReport
@@ -64,12 +65,18 @@ def stop_on_sigterm() -> None:
 
 
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a SyncError into `Error: …` lines on stderr and its exit code; never a traceback."""
+    """Turn a SyncError into `Error: …` lines on stderr and its exit code; never a traceback.
+
+    A run skipped because another holds the database (75) is no failure: a warning line, which
+    --quiet silences, so that cron mails nothing for it."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except RunLockedError as error:
+            log.warning(redact(str(error)))
+            sys.exit(error.exit_code)
         except SyncError as error:
             for line in redact(str(error)).splitlines():
                 _error(line)
