@@ -53,6 +53,16 @@ def keep_windows_of(connection: Connection, run_id: int) -> None:
     )
 
 
+def request_counts(stats: Any) -> dict[str, int]:
+    """The API columns of a run's row from its RequestStats: a failed run keeps them too, as
+    retries and 429s are what explain most failures."""
+    return {
+        "api_requests": stats.requests,
+        "api_retries": stats.retries,
+        "api_rate_limited": stats.rate_limited,
+    }
+
+
 def fail_run(engine: Engine, run_id: int, status: str, error: str, exit_code: int, **values: Any):
     """Record a failure in a transaction of its own, after the run's data was rolled back."""
     with engine.begin() as connection:

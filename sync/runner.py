@@ -41,6 +41,7 @@ from .ledger import (
     SUCCEEDED,
     fail_run,
     finish_run,
+    request_counts,
     keep_windows_of,
     mark_abandoned,
     start_run,
@@ -314,6 +315,6 @@ def _record_failure(
 ) -> None:
     try:
         message = redact(str(error))  # our messages hold no secret; this makes sure
-        fail_run(engine, run_id, status, message, exit_code, api_requests=stats.requests)
+        fail_run(engine, run_id, status, message, exit_code, **request_counts(stats))
     except SQLAlchemyError as ledger_error:  # the database may be what failed
         log.error("could not record the run's failure: %s", first_line(ledger_error))
