@@ -41,9 +41,9 @@ from .ledger import (
     SUCCEEDED,
     fail_run,
     finish_run,
-    request_counts,
     keep_windows_of,
     mark_abandoned,
+    request_counts,
     start_run,
 )
 from .lock import run_lock
