@@ -35,6 +35,7 @@ NULL_RUN = {  # every column, so each database gets the same row shape
     "version": "0.1.0",
     "fingerprints": None,
     "user_windows": None,
+    "heartbeat_at": None,
 }
 FAILED_ERROR = (
     "the extension could not be read: gave up on group 'Zürich 🚀'\n"
