@@ -35,6 +35,7 @@ from .database import (
 )
 from .errors import EXIT_INTERNAL, EXIT_OK, DatabaseError, Interrupted, SyncError
 from .fingerprint import UNKNOWN
+from .heartbeat import Heartbeat, beating
 from .ledger import (
     ABORTED,
     FAILED,
@@ -105,6 +106,7 @@ def run_sync(
     """Sync the extension's API once; raises a SyncError (with its exit code) when it fails.
 
     `compare_all` compares every table, also those the fingerprints show unchanged."""
+    progress = Heartbeat(progress)  # the fetch's updates beat too, once the run is armed
     source = ApiSource(settings, transport, sleep, progress)
     return sync_snapshot(source, database_of(settings), settings.safeguard, progress, compare_all)
 
@@ -126,6 +128,7 @@ def sync_snapshot(
                 if abandoned := mark_abandoned(engine):
                     log.warning("%d earlier run(s) died without finishing: abandoned", abandoned)
                 run_id = start_run(engine, source.label)
+                progress = beating(progress, engine, run_id)
             token = current_run.set(run_id)
             try:
                 return _run(engine, run_id, source, safeguard, progress, compare_all)

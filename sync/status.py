@@ -125,8 +125,17 @@ def table_row(run: Run) -> list[str]:
         _number(run.get("api_requests")),
         _number(run.get("api_retries")),
         _number(run.get("api_rate_limited")),
-        short_error(run.get("error")),
+        short_error(run.get("error")) or _alive(run),
     ]
+
+
+def _alive(run: Run) -> str:
+    """A running run's last heartbeat: one long past is a run that died (kill -9) and that
+    the next run will mark abandoned."""
+    beat = run.get("heartbeat_at")
+    if run.get("status") != "running" or beat is None:
+        return ""
+    return f"last heartbeat {beat:%Y-%m-%d %H:%M:%S}"
 
 
 def format_table(runs: Sequence[Run]) -> str:

@@ -223,3 +223,11 @@ def test_a_long_cause_is_cut_at_its_end_and_the_url_dropped():
     assert short_error(short) == "GET https://acme.eu.webtask.io/…/groups failed: 503"
     context = "the extension answered a group whose members list holds 12000 entries: " + "x" * 20
     assert short_error(context).endswith("…: " + "x" * 20)
+
+
+def test_a_running_run_shows_its_last_heartbeat():
+    from sync.status import table_row
+
+    run = RUNS[3] | {"heartbeat_at": datetime(2026, 11, 29, 3, 20, 42, 5)}
+    assert table_row(run)[-1] == "last heartbeat 2026-11-29 03:20:42"
+    assert table_row(RUNS[3])[-1] == ""  # none recorded (a run of an older version)
