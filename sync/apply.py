@@ -108,6 +108,16 @@ def _unchanged_tables(
 ) -> dict[str, UnchangedPlan]:
     """The synced tables that need no comparison: what they are made of was read exactly as
     the last successful run read it, and the table still holds as many rows as that run left."""
+    names = _same_source(last, fingerprints)
+    return {
+        name: _unchanged(name, count)
+        for name, count in _counts(connection, names).items()
+        if count == last.counts.get(name)
+    }
+
+
+def _same_source(last: LastSuccess, fingerprints: Fingerprints) -> list[str]:
+    """The synced tables whose source was read exactly as the last successful run read it."""
     previous = last.fingerprints
     same_authz = fingerprints.same_authz(previous)
     same = {
@@ -116,12 +126,15 @@ def _unchanged_tables(
         schema.group_members.name: same_authz and fingerprints.same_user_ids(previous),
         schema.role_users.name: same_authz and fingerprints.same_user_ids(previous),
     }
-    names = [name for name in schema.SYNCED_TABLES if same.get(name, same_authz)]
-    return {
-        name: _unchanged(name, count)
-        for name, count in _counts(connection, names).items()
-        if count == last.counts.get(name)
-    }
+    return [name for name in schema.SYNCED_TABLES if same.get(name, same_authz)]
+
+
+def repaired_tables(connection: Connection, fingerprints: Fingerprints) -> set[str]:
+    """The tables in which any change is a repair: their source answered exactly as at the
+    last successful run, which left them equal to it, so what differs now was changed by hand
+    (found by --compare-all, or by a row count that no longer matches)."""
+    last = last_success(connection)
+    return set(_same_source(last, fingerprints)) if last else set()
 
 
 def _is_empty(connection: Connection, table: Table) -> bool:
@@ -146,17 +159,21 @@ def apply_run(
     safeguard: Safeguard,
     run_id: int,
     progress: Progress = NO_PROGRESS,
+    fingerprints: Fingerprints = UNKNOWN,
 ) -> int:
     """Write the plans (after the safeguard agrees); returns the number of changes logged.
 
-    The "write" progress counts rows written out of the rows to write, table by table.
+    `fingerprints` (what this run read) tell which changes are repairs of hand edits rather
+    than changes of the tenant (authz_changes.cause). The "write" progress counts rows written
+    out of the rows to write, table by table.
     """
     check_deletes({name: plans[name] for name in schema.SYNCED_TABLES}, safeguard)
+    repairs = repaired_tables(connection, fingerprints)
     now = utcnow()
     total, done = sum(_writes(plan) for plan in plans.values()), 0
     progress.update("write", done, total, "change log and history")
     # The change log and the history read the difference, so they come before the writes.
-    logged = write_changes(connection, plans, run_id, now)
+    logged = write_changes(connection, plans, run_id, now, repairs)
     write_history(connection, plans, run_id, now)
     for name, plan in plans.items():
         progress.update("write", done, total, name)

@@ -238,7 +238,9 @@ def _run(
             begin_writing(connection)
             known = UNKNOWN if compare_all else source.fingerprints
             plans = _compare(connection, rows, users, progress, writing=True, fingerprints=known)
-            report.changes_logged = apply_run(connection, plans, safeguard, run_id, progress)
+            report.changes_logged = apply_run(
+                connection, plans, safeguard, run_id, progress, source.fingerprints
+            )
             report.counts = {name: plan.count for name, plan in plans.items()}
             _fill(report, source.stats, started)
             finish_run(
