@@ -179,7 +179,11 @@ def apply_run(
         progress.update("write", done, total, name)
         plan.write(connection, now)
         done += _writes(plan)
-    progress.update("write", done, total)
+    # The summary line counts the copied tables only: name both parts of the bar's count.
+    copied = sum(_writes(plans[name]) for name in schema.SYNCED_TABLES)
+    progress.update(
+        "write", done, total, f"{copied:,} copied + {total - copied:,} effective access"
+    )
     return logged
 
 
