@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from sync.errors import ConfigError
 from sync.model import SYNCED_TABLES
-from sync.redact import register_secret
+from sync.redact import MASK, register_secret
 
 SYNCED_TABLE_NAMES = set(SYNCED_TABLES)
 
@@ -333,7 +333,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError([f"config file {path} cannot be read: {error.strerror}"]) from None
 
 
-def _from_file(document: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+def _from_file(
+    document: dict[str, Any], problems: list[str], origins: dict[str, str], path: Path | None
+) -> dict[str, Any]:
     known = {(f.section, f.key) for f in FIELDS}
     sections = {f.section for f in FIELDS}
     values: dict[str, Any] = {}
@@ -346,10 +348,13 @@ def _from_file(document: dict[str, Any], problems: list[str]) -> dict[str, Any]:
                 problems.append(f"config file: unknown setting {section}.{key}")
             else:
                 values[f"{section}.{key}"] = value
+                origins[f"{section}.{key}"] = f"{path}, [{section}] {key}"
     return values
 
 
-def _from_environment(environ: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+def _from_environment(
+    environ: Mapping[str, str], problems: list[str], origins: dict[str, str]
+) -> dict[str, Any]:
     by_env = {env: f for f in FIELDS for env in f.env_names}
     values: dict[str, Any] = {}
     for name, value in environ.items():
@@ -359,6 +364,7 @@ def _from_environment(environ: Mapping[str, str], problems: list[str]) -> dict[s
             problems.append(f"environment: unknown variable {name} (see config.example.toml)")
         elif value != "":  # an empty variable means "not set", as shells make it easy to blank
             values[by_env[name].name] = value
+            origins[by_env[name].name] = f"environment variable {name}"
     return values
 
 
@@ -395,7 +401,9 @@ def _convert(spec: Field, raw: Any) -> Any:
     return value
 
 
-def _typed_values(merged: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+def _typed_values(
+    merged: dict[str, Any], problems: list[str], origins: dict[str, str]
+) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for spec in FIELDS:
         if spec.name not in merged:
@@ -407,14 +415,10 @@ def _typed_values(merged: dict[str, Any], problems: list[str]) -> dict[str, Any]
         except ValueError as error:
             problem = str(error)
         if problem:
-            problems.append(f"{spec.name} {problem} (set in {_where(spec)})")
+            problems.append(f"{spec.name} {problem} (from {origins[spec.name]})")
         else:
             values[spec.name] = value
     return values
-
-
-def _where(spec: Field) -> str:
-    return f"the config file or {spec.env_names[0]}"
 
 
 def _read_secret(values: dict[str, Any], problems: list[str]) -> Secret | None:
@@ -447,7 +451,9 @@ def _read_secret(values: dict[str, Any], problems: list[str]) -> Secret | None:
     return Secret(inline)
 
 
-def _normalized(values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+def _normalized(
+    values: dict[str, Any], problems: list[str], origins: dict[str, str]
+) -> dict[str, Any]:
     normalizers = {
         "auth0.domain": normalize_auth0_domain,
         "extension.url": normalize_extension_url,
@@ -459,7 +465,7 @@ def _normalized(values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
         try:
             values[name] = normalize(values[name])
         except ValueError as error:
-            problems.append(f"{name} {error}")
+            problems.append(f"{name} {error} (from {origins.get(name, 'the default')})")
     _check_schema_backend(values, problems)
     ca_bundle = values.get("extension.ca_bundle")
     if ca_bundle and not Path(ca_bundle).is_file():
@@ -497,6 +503,20 @@ def _file_warnings(path: Path | None, document: dict[str, Any]) -> tuple[str, ..
         return (
             f"config file {path} holds the client secret and is readable by others: "
             f"chmod 600 it, or move the secret to auth0.client_secret_file",
+        )
+    return ()
+
+
+def _secret_file_warnings(values: dict[str, Any]) -> tuple[str, ...]:
+    path = values.get("auth0.client_secret_file")
+    try:
+        readable = bool(path) and Path(path).stat().st_mode & (stat.S_IRGRP | stat.S_IROTH)
+    except OSError:  # reported as a problem by _read_secret
+        return ()
+    if readable:
+        return (
+            f"auth0.client_secret_file {path} is readable by others: chmod 600 it (in "
+            f"Kubernetes, defaultMode: 0400 on the secret volume)",
         )
     return ()
 
@@ -548,8 +568,41 @@ def _read_values(
     path = Path(path_text) if path_text else None
     document = read_config_file(path) if path else {}
     problems: list[str] = []
-    merged = _from_file(document, problems) | _from_environment(environ, problems)
-    return path, document, _normalized(_typed_values(merged, problems), problems), problems
+    origins: dict[str, str] = {}  # where each value that is not a default came from
+    merged = _from_file(document, problems, origins, path)
+    merged |= _from_environment(environ, problems, origins)
+    values = _normalized(_typed_values(merged, problems, origins), problems, origins)
+    return path, document, values, problems
+
+
+def effective_settings(
+    config_path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> list[tuple[str, str, str]]:
+    """(setting, value as shown, where it came from) for every setting: what `authz-sync
+    config` prints. The secret is masked, a database password hidden."""
+    environ = os.environ if environ is None else environ
+    path_text = config_path or environ.get(CONFIG_ENV) or None
+    path = Path(path_text) if path_text else None
+    document = read_config_file(path) if path else {}
+    problems: list[str] = []
+    origins: dict[str, str] = {}
+    merged = _from_file(document, problems, origins, path)
+    merged |= _from_environment(environ, problems, origins)
+    rows = []
+    for spec in FIELDS:
+        value = merged.get(spec.name, spec.default)
+        rows.append((spec.name, _shown(spec.name, value), origins.get(spec.name, "default")))
+    return rows
+
+
+def _shown(name: str, value: Any) -> str:
+    if value is None:
+        return "(not set)"
+    if name == "auth0.client_secret":
+        return MASK
+    if name == "database.url":
+        return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", str(value))
+    return str(value)
 
 
 def load_settings(
@@ -579,7 +632,7 @@ def load_settings(
         retry=RetrySettings(**_section(values, "retry")),
         safeguard=safeguard,
         max_seconds=values["run.max_seconds"],
-        warnings=_file_warnings(path, document),
+        warnings=_file_warnings(path, document) + _secret_file_warnings(values),
     )
 
 

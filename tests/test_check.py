@@ -5,6 +5,7 @@ from __future__ import annotations
 from e2e import authz_sync, command_env
 
 from sync.simulator import Simulator, generate_tenant
+from sync.sql import revisions
 
 
 def test_everything_in_place(database_url):
@@ -19,7 +20,7 @@ def test_everything_in_place(database_url):
     assert any("scope read:roles" in line and "granted" in line for line in lines)
     assert any("GET /api/users" in line and "90 users" in line for line in lines)
     assert "is empty: the first `authz-sync run` creates the tables" in fresh.stdout
-    assert synced.exit_code == 0 and "at revision 0004" in synced.stdout
+    assert synced.exit_code == 0 and f"at revision {revisions.head_revision()}" in synced.stdout
 
 
 def test_a_missing_scope_and_an_unreachable_database(sqlite_url):
@@ -42,3 +43,34 @@ def test_bad_settings_are_listed_and_nothing_else_is_tried(tmp_path):
     result = authz_sync("check", env={"PATH": __import__("os").environ["PATH"]})
     assert result.exit_code == 1
     assert result.stdout.startswith("✗ settings") and "auth0.domain is not set" in result.stdout
+
+
+def test_check_masks_the_secret_and_warns_like_run(tmp_path, monkeypatch, caplog):
+    """A token endpoint that echoes the secret back: the ✗ line must not carry it."""
+    import os
+
+    import httpx
+
+    from sync.runner.check import run_checks
+
+    secret = "echoed-s3cret-value"
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(secret)
+    os.chmod(secret_file, 0o644)
+    for name in [n for n in os.environ if n.startswith("AUTHZ_SYNC_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AUTHZ_SYNC_AUTH0_DOMAIN", "acme.eu.auth0.com")
+    monkeypatch.setenv("AUTHZ_SYNC_CLIENT_ID", "client-1")
+    monkeypatch.setenv("AUTHZ_SYNC_CLIENT_SECRET_FILE", str(secret_file))
+    monkeypatch.setenv("AUTHZ_SYNC_EXTENSION_URL", "https://acme.eu.webtask.io/x/api")
+    monkeypatch.setenv("AUTHZ_SYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'authz.db'}")
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        body = {"error": "invalid_request", "error_description": f"bad secret {secret}"}
+        return httpx.Response(400, json=body)
+
+    checks = run_checks(None, transport=httpx.MockTransport(echo))
+    token = next(check for check in checks if check.name == "token")
+    assert not token.ok and "bad secret" in token.detail
+    assert all(secret not in check.detail for check in checks)
+    assert any("client_secret_file" in r.getMessage() for r in caplog.records)

@@ -244,3 +244,18 @@ def test_a_database_schema_is_refused_outside_postgresql():
     assert "database.url" in problem
     with pytest.raises(ConfigError, match="for PostgreSQL only"):
         load_database_settings(None, {"AUTHZ_SYNC_DATABASE_SCHEMA": "tenant_prod"})
+
+
+def test_warns_when_the_secret_file_is_readable_by_others(tmp_path):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("from-file-secret\n")
+    env = {k: v for k, v in GOOD_ENV.items() if k != "AUTHZ_SYNC_CLIENT_SECRET"}
+    env["AUTHZ_SYNC_CLIENT_SECRET_FILE"] = str(secret_file)
+    os.chmod(secret_file, 0o644)
+    (warning,) = load_settings(None, env).warnings
+    assert f"auth0.client_secret_file {secret_file} is readable by others" in warning
+    assert "chmod 600" in warning and "from-file-secret" not in warning
+    os.chmod(secret_file, 0o640)
+    assert len(load_settings(None, env).warnings) == 1  # the group counts as others
+    os.chmod(secret_file, 0o600)
+    assert load_settings(None, env).warnings == ()

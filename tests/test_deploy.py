@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import re
 import shlex
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def accepts(args: list[str]) -> None:
 def command_after(word: str, line: str) -> list[str]:
     parts = shlex.split(line)
     start = next(i for i, part in enumerate(parts) if part.endswith(word))
-    return [p for p in parts[start + 1 :] if p not in (">>",) and not p.startswith("/var/log")]
+    return [p for p in parts[start + 1 :] if p not in (">>", ">") and not p.startswith("/var/log")]
 
 
 def test_crontab_line():
@@ -70,3 +71,27 @@ def test_dockerfile_installs_the_package_and_runs_the_command():
     assert 'ENTRYPOINT ["authz-sync"]' in text and 'CMD ["run"]' in text
     assert "COPY migrations ./migrations" in text  # the wheel carries them
     assert "USER authz-sync" in text
+
+
+README = DEPLOY.parent / "README.md"
+
+
+def readme_cron_lines() -> list[str]:
+    blocks = re.findall(r"```cron\n(.*?)```", README.read_text(), re.S)
+    return [line for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def test_every_documented_crontab_line_is_quiet_on_success():
+    """cron mails whatever a job prints: a nightly success must print nothing to the mail."""
+    (shipped,) = [
+        line
+        for line in (DEPLOY / "crontab").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    lines = readme_cron_lines()
+    assert lines and " ".join(shipped.split()) in [" ".join(line.split()) for line in lines]
+    for line in [*lines, shipped]:
+        parts = shlex.split(line)
+        assert "--quiet" in parts or "-q" in parts, line  # warnings (and exit 75) stay quiet
+        assert ">>" in parts or ">" in parts, line  # the summary line goes to a log, not a mail
+        accepts(command_after("authz-sync", line))

@@ -367,12 +367,21 @@ def test_kill_9_during_apply_loses_nothing_and_the_next_run_recovers(sim, databa
     process.wait(timeout=10)
     blocker.release()
     assert read_tables(database_url) == scenario.yesterday
-    assert ledger(database_url)[-1]["status"] == "running"
+    killed = ledger(database_url)[-1]
+    assert killed["status"] == "running"
+    assert killed["heartbeat_at"] >= killed["started_at"]  # its last sign of life
+    if database_url.get_backend_name() != "sqlite":  # there our lock kept later beats out
+        assert killed["heartbeat_at"] > killed["started_at"]  # the fetch's phases beat
 
     next_run = scenario.run()  # the lock died with the process: nothing blocks this run
     scenario.assert_completed(next_run)
     statuses = [run["status"] for run in ledger(database_url)]
     assert statuses == ["succeeded", "abandoned", "succeeded"]
+    abandoned = ledger(database_url)[1]
+    assert abandoned["finished_at"] == killed["heartbeat_at"]  # not when it was found
+    alive = (killed["heartbeat_at"] - killed["started_at"]).total_seconds()
+    assert abandoned["duration_seconds"] == pytest.approx(alive, abs=1e-3)
+    assert "after its last heartbeat at" in abandoned["error"]
 
 
 def test_two_runs_at_the_same_moment_do_not_overlap(sim, database_url):

@@ -375,7 +375,7 @@ def test_an_import_while_a_run_holds_the_database_exits_75(sim, database_url, tm
     finally:
         engine.dispose()
     assert result.exit_code == 75, result.output
-    assert result.stderr.startswith("Error: another authz-sync run is using ")
+    assert result.stderr.startswith("WARNING sync: another authz-sync run is using ")
     assert import_file(export, database_url).exit_code == 0  # the lock went with its holder
 
 

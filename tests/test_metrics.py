@@ -54,3 +54,17 @@ def test_metrics_after_a_success_and_after_a_failure(tmp_path, sqlite_url):
         >= first["authz_sync_last_run_timestamp_seconds"]
     )
     assert [p.name for p in path.parent.iterdir()] == ["authz_sync.prom"]  # no temporary left
+
+
+def test_a_failed_run_writing_a_new_file_still_knows_the_last_success(tmp_path, sqlite_url):
+    """The staleness alert must not go blind: the last success comes from the ledger."""
+    with Simulator(generate_tenant(users=50, groups=5, memberships=60)) as sim:
+        env = command_env(sim, sqlite_url, AUTHZ_SYNC_RETRY_MAX_ATTEMPTS="1")
+        first_file, new_file = tmp_path / "first.prom", tmp_path / "new.prom"
+        assert authz_sync("run", "--metrics-file", str(first_file), env=env).exit_code == 0
+        sim.add_fault(r"^/api/groups$", "status", status=503, times=None)
+        assert authz_sync("run", "--metrics-file", str(new_file), env=env).exit_code == 69
+    first, failed = parse(first_file.read_text()), parse(new_file.read_text())
+    assert failed["authz_sync_last_run_exit_code"] == 69
+    success = "authz_sync_last_success_timestamp_seconds"
+    assert failed[success] == first[success]

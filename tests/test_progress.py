@@ -109,6 +109,21 @@ def test_a_run_on_a_terminal_draws_a_bar_per_step_with_logs_above(sim, sqlite_ur
     ), logged
 
 
+def test_the_write_bar_names_the_rows_the_summary_counts_and_the_rest(sim, sqlite_url):
+    code, stdout, shown = on_terminal("run", env=command_env(sim, sqlite_url))
+    assert code == 0, shown
+    inserted, updated, deleted = map(
+        int, re.search(r"(\d+) inserted, (\d+) updated, (\d+) deleted", stdout).groups()
+    )
+    last = bar_lines(shown, "write")[-1]
+    total, copied, derived = re.search(
+        r" ([\d,]+)/\1 .*?([\d,]+) copied \+ ([\d,]+) effective access", last
+    ).groups()
+    number = lambda text: int(text.replace(",", ""))  # noqa: E731
+    assert number(copied) == inserted + updated + deleted
+    assert number(copied) + number(derived) == number(total) and number(derived) > 0
+
+
 def test_a_dry_run_on_a_terminal_draws_the_fetch_and_compare_bars(sim, sqlite_url):
     code, stdout, shown = on_terminal("run", "--dry-run", env=command_env(sim, sqlite_url))
     assert code == 4, shown
@@ -150,7 +165,7 @@ def test_backfill_on_a_terminal_draws_the_profiles_bar(sqlite_url):
         assert authz_sync("run", env=env).exit_code == 0
         code, stdout, shown = on_terminal("backfill", "--user-details", env=env)
     assert code == 0, shown
-    assert "120 profiles fetched" in stdout
+    assert stdout == "backfill 1 finished: 120 profiles fetched, 0 users gone since the last sync\n"
     assert re.search(r" 120/120 +\d:\d\d:\d\d", bar_lines(shown, "profiles")[-1])
 
 

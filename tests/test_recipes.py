@@ -10,9 +10,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 from e2e import authz_sync, command_env, ledger
-from sqlalchemy import DateTime, bindparam, create_engine, text
+from sqlalchemy import bindparam, create_engine, text
 
 from sync.simulator import Simulator, generate_tenant
+from sync.sql.schema import Timestamp
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 RECIPE = re.compile(r"<!-- recipe: ([\w-]+) -->\s*```sql\n(.*?)```", re.S)
@@ -58,7 +59,8 @@ def query(database_url, name: str, **params) -> list[dict]:
     statement = text(RECIPES[name])
     for key, value in params.items():
         if key in ("since", "on_date"):
-            statement = statement.bindparams(bindparam(key, value, type_=DateTime()))
+            # Bound as the columns store them (on SQLite: ISO 8601 text with a T).
+            statement = statement.bindparams(bindparam(key, value, type_=Timestamp))
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
@@ -250,3 +252,58 @@ def test_effective_tables_are_rebuilt_when_they_disagree(sim, database_url):
     sync(sim, database_url)  # nothing changed upstream, but the counts disagree
     assert _by_user(database_url, "role_id", "authz_effective_user_roles") == before
     assert ledger(database_url)[-1]["counts"]["authz_effective_user_roles"]["inserted"] > 0
+
+
+def test_recipes_take_iso_8601_strings_on_every_database(sim, database_url):
+    """What people paste: `status --json`'s timestamps (T, Z), or a date. Bound as plain strings,
+    as a SQL client or a script would bind them, they must select what the datetimes do."""
+    tenant = sim.tenant
+    sync(sim, database_url)
+    group = tenant.groups[13]
+    leaving = next(u for u in group["members"] if u in tenant.users)
+    group["members"] = [u for u in group["members"] if u != leaving]
+    group["description"] = "Changed in run 2"
+    sync(sim, database_url)
+    first, second = ledger(database_url)
+    since = second["started_at"]
+    expected_changes = _ids(query(database_url, "changes-since", since=since))
+    expected_members = _ids(query(database_url, "membership-changes-since", since=since))
+    assert expected_changes and expected_members
+    on_date = first["finished_at"]
+    expected_on_date = _ids(
+        query(database_url, "members-on-date", group_id=group["_id"], on_date=on_date)
+    )
+    assert (leaving,) in expected_on_date
+    for text_since in (since.isoformat(), since.isoformat() + "Z"):
+        assert _ids(text_query(database_url, "changes-since", since=text_since)) == (
+            expected_changes
+        ), text_since
+        assert _ids(text_query(database_url, "membership-changes-since", since=text_since)) == (
+            expected_members
+        ), text_since
+    whole = since.replace(microsecond=0)  # to the second, as people type it (maybe run 1 too)
+    for name in ("changes-since", "membership-changes-since"):
+        by_value = _ids(query(database_url, name, since=whole))
+        assert _ids(text_query(database_url, name, since=whole.isoformat())) == by_value, name
+    day = since.date().isoformat()  # a date alone: from midnight on
+    assert set(_ids(text_query(database_url, "changes-since", since=day))) >= set(expected_changes)
+    for text_on_date in (on_date.isoformat(), on_date.isoformat() + "Z"):
+        found = text_query(
+            database_url, "members-on-date", group_id=group["_id"], on_date=text_on_date
+        )
+        assert _ids(found) == expected_on_date, text_on_date
+
+
+def text_query(database_url, name: str, **params) -> list[dict]:
+    """A recipe with every parameter bound as the string it is, no type given."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text(RECIPES[name]), params).mappings()
+            return [dict(row) for row in rows]
+    finally:
+        engine.dispose()
+
+
+def _ids(rows: list[dict]) -> list[tuple]:
+    return [tuple(str(value) for key, value in row.items() if key.endswith("_id")) for row in rows]

@@ -132,3 +132,58 @@ def test_the_installed_wheel_migrates_and_syncs_outside_the_checkout(tmp_path):
         check=True,
     ).stdout
     assert str(venv) in where  # the wheel's copy ran, not the checkout
+
+
+def test_upgrading_to_0005_keeps_the_rows_and_makes_them_comparable(database_url):
+    """Rows written before 0005: SQLite's timestamps move to the ISO form (and back on a
+    downgrade), MySQL/MariaDB's keys to NO PAD (a trailing-space twin then fits), and logged
+    changes get the cause `tenant`."""
+    from datetime import datetime
+
+    from sqlalchemy import text
+
+    engine = open_engine(database_url)
+    stamp = datetime(2026, 12, 1, 21, 15, 15, 149184)
+    try:
+        revisions.upgrade(engine, "0004")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO authz_users (user_id, name, changed_at) VALUES ('auth0|x', 'X', "
+                    ":at)"
+                ),
+                {"at": stamp if engine.dialect.name != "sqlite" else str(stamp)},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO authz_changes (run_id, changed_at, entity, entity_id, operation) "
+                    "VALUES (1, :at, 'user', 'auth0|x', 'insert')"
+                ),
+                {"at": stamp if engine.dialect.name != "sqlite" else str(stamp)},
+            )
+        revisions.upgrade(engine)
+        with engine.begin() as connection:
+            connection.execute(
+                insert(schema.users), [{"user_id": "auth0|x ", "name": "X ", "changed_at": stamp}]
+            )
+            names = dict(
+                connection.execute(select(schema.users.c.user_id, schema.users.c.name)).all()
+            )
+            changed = connection.execute(select(schema.users.c.changed_at)).scalars().all()
+            cause = connection.scalar(select(schema.changes.c.cause))
+            stored = connection.scalar(text("SELECT changed_at FROM authz_users LIMIT 1"))
+            later = connection.scalar(
+                text("SELECT COUNT(*) FROM authz_users WHERE changed_at >= '2026-12-01T21:00:00'")
+            )
+        assert names == {"auth0|x": "X", "auth0|x ": "X "}
+        assert changed == [stamp, stamp] and cause == "tenant" and later == 2
+        if engine.dialect.name == "sqlite":
+            assert stored == "2026-12-01T21:15:15.149184"
+            with engine.begin() as connection:
+                connection.execute(text("DELETE FROM authz_users WHERE user_id = 'auth0|x '"))
+            revisions.downgrade(engine, "0004")
+            with engine.connect() as connection:
+                old = connection.scalar(text("SELECT changed_at FROM authz_users"))
+            assert old == "2026-12-01 21:15:15.149184"
+    finally:
+        engine.dispose()

@@ -36,6 +36,7 @@ NULL_RUN = {  # every column, so each database gets the same row shape
     "version": "0.1.0",
     "fingerprints": None,
     "user_windows": None,
+    "heartbeat_at": None,
 }
 FAILED_ERROR = (
     "the extension could not be read: gave up on group 'Zürich 🚀'\n"
@@ -190,3 +191,44 @@ def test_a_limit_below_one_is_refused(sqlite_url):
     done = authz_sync(sqlite_url, "status", "--limit", "0")
     assert done.returncode == 2
     assert "Invalid value for '--limit'" in done.stderr
+
+
+WRITE_ERROR = (
+    "writing to mysql+pymysql://authz:***@db.internal:3306/authz_prod?charset=utf8mb4 failed: "
+    "(1062, \"Duplicate entry 'auth0|x' for key 'PRIMARY'\")"
+)
+
+
+def test_a_long_error_keeps_its_cause_and_shortens_the_url():
+    from sync.cli.status_text import ERROR_WIDTH, short_error
+
+    shown = short_error(WRITE_ERROR)
+    assert len(shown) <= ERROR_WIDTH
+    assert shown.startswith("writing to … failed: (1062, \"Duplicate entry 'auth0|x'")
+    assert "charset" not in shown and "***" not in shown
+    medium = "writing to sqlite:////var/lib/authz/authz.db?mode=rw failed: disk I/O error"
+    assert short_error(medium) == "writing to sqlite:///…/authz.db failed: disk I/O error"
+
+
+def test_a_long_cause_is_cut_at_its_end_and_the_url_dropped():
+    from sync.cli.status_text import ERROR_WIDTH, short_error
+
+    error = (
+        "GET https://acme.eu.webtask.io/adf6e2f2b84784b57522e3b19dfc9201/api/groups?page=1 "
+        "failed: ConnectError: [Errno 111] Connection refused (gave up after 8 tries, 85 s)"
+    )
+    shown = short_error(error)
+    assert len(shown) <= ERROR_WIDTH
+    assert shown.startswith("GET … failed: ConnectError: [Errno 111] Connection refused")
+    short = "GET https://acme.eu.webtask.io/adf6e2f2b84784b57522e3b19dfc9201/api/groups failed: 503"
+    assert short_error(short) == "GET https://acme.eu.webtask.io/…/groups failed: 503"
+    context = "the extension answered a group whose members list holds 12000 entries: " + "x" * 20
+    assert short_error(context).endswith("…: " + "x" * 20)
+
+
+def test_a_running_run_shows_its_last_heartbeat():
+    from sync.cli.status_text import table_row
+
+    run = RUNS[3] | {"heartbeat_at": datetime(2026, 11, 29, 3, 20, 42, 5)}
+    assert table_row(run)[-1] == "last heartbeat 2026-11-29 03:20:42"
+    assert table_row(RUNS[3])[-1] == ""  # none recorded (a run of an older version)

@@ -34,8 +34,15 @@ def backfill(config_path: str | None, user_details: bool, restart: bool) -> None
     with progress_bars() as progress:
         on_progress = partial(progress.update, "profiles")
         report = backfill_user_details(settings, restart=restart, progress=on_progress)
-    verb = "resumed" if report.resumed else "started"
-    click.echo(
-        f"backfill {report.backfill_id} ({verb}) finished: {report.fetched} profiles fetched, "
-        f"{report.skipped_missing} users gone since the last sync"
-    )
+    click.echo(summary(report))
+
+
+def summary(report) -> str:
+    """`backfill 3 finished: …`, or `backfill 3 resumed and finished: … fetched this time`."""
+    gone = report.skipped_missing
+    if report.resumed:
+        done = f"resumed and finished: {report.fetched} profiles fetched this time"
+    else:
+        done = f"finished: {report.fetched} profiles fetched"
+    users = "user" if gone == 1 else "users"
+    return f"backfill {report.backfill_id} {done}, {gone} {users} gone since the last sync"

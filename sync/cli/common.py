@@ -21,6 +21,7 @@ from sync.errors import (
     EXIT_TERMINATED,
     EXIT_TIME_LIMIT,
     Interrupted,
+    RunLockedError,
     SyncError,
     exit_code_of,
 )
@@ -106,7 +107,10 @@ def stop_after(seconds: float | None) -> None:
 
 
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn any exception into `Error: …` lines on stderr and its exit code; never a traceback."""
+    """Turn any exception into `Error: …` lines on stderr and its exit code; never a traceback.
+
+    A run skipped because another holds the database (75) is no failure: a warning line, which
+    --quiet silences, so that cron mails nothing for it."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -114,6 +118,9 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise  # click prints its own usage errors, with its exit code 2
+        except RunLockedError as error:  # skipped, not failed: a warning --quiet silences
+            log.warning(redact(str(error)))
+            sys.exit(error.exit_code)
         except (Exception, KeyboardInterrupt) as error:
             if not isinstance(error, (SyncError, KeyboardInterrupt)):  # a bug: -vv shows it
                 log.debug("unexpected error", exc_info=True)

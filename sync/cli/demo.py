@@ -27,14 +27,17 @@ from sync.sql.revisions import upgrade
 DEMO_DATABASE = "sqlite:///authz-sync-demo.db"
 
 
+SIZE = {"type": click.IntRange(min=0), "show_default": True}  # a count: 0 or more
+
+
 def tenant_options(command):
     for option in reversed(
         [
-            click.option("--users", default=1500, show_default=True, help="Users in the tenant."),
-            click.option("--groups", default=60, show_default=True, help="Groups."),
-            click.option("--memberships", default=3000, show_default=True, help="Memberships."),
-            click.option("--roles", default=12, show_default=True, help="Roles."),
-            click.option("--permissions", default=30, show_default=True, help="Permissions."),
+            click.option("--users", default=1500, **SIZE, help="Users in the tenant."),
+            click.option("--groups", default=60, **SIZE, help="Groups."),
+            click.option("--memberships", default=3000, **SIZE, help="Memberships."),
+            click.option("--roles", default=12, **SIZE, help="Roles."),
+            click.option("--permissions", default=30, **SIZE, help="Permissions."),
             click.option("--seed", default=0, show_default=True, help="Seed of the generator."),
         ]
     ):
@@ -108,12 +111,17 @@ def _user_groups(settings: Settings) -> str:
     engine = engine_for(settings.database)
     try:
         with database_errors(engine), engine.connect() as connection:
-            user_id, name, rows = queries.busiest_user_groups(connection)
+            busiest = queries.busiest_user_groups(connection)
     finally:
         engine.dispose()
+    if busiest is None:  # a tenant without users or without members
+        return "\nno user is in any group: no user's groups to show"
+    user_id, name, rows = busiest
     lines = [f"\nThe groups of {name} ({user_id}), by SQL:\n", queries.USER_GROUPS_SQL, ""]
     for group_name, description in rows:
-        lines.append(f"  {group_name} — {_short(description)}")
+        lines.append(
+            f"  {group_name} — {_short(description)}" if description else f"  {group_name}"
+        )
     return "\n".join(lines)
 
 
@@ -123,9 +131,25 @@ def _short(description: str | None, width: int = 70) -> str:
 
 
 @click.command()
-@click.option("--port", default=8080, show_default=True, help="Port on 127.0.0.1 (0: any free).")
-@click.option("--latency", default=0.0, show_default=True, help="Seconds added to each answer.")
-@click.option("--rate-limit", type=float, help="Requests per second before 429s (default: none).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free).",
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds added to each answer.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Requests per second before 429s (default: none).",
+)
 @click.option("--client-id", default="authz-sync-demo", show_default=True)
 @click.option("--client-secret", default="demo-secret", show_default=True)
 @tenant_options
@@ -145,7 +169,14 @@ def simulate(port, latency, rate_limit, client_id, client_secret, **tenant_size)
         rate_limit=rate_limit,
         port=port,
     )
-    sim.start()
+    try:
+        sim.start()
+    except OSError as error:  # in use, or not ours to bind
+        raise click.BadParameter(
+            f"cannot serve on 127.0.0.1 port {port}: {error.strerror}; choose another port, "
+            f"or --port 0 for any free one",
+            param_hint="'--port'",
+        ) from None
     click.echo(
         f"simulator: {tenant_size['users']} users on {sim.url}; point authz-sync at it:\n"
         f"  export AUTHZ_SYNC_AUTH0_DOMAIN={sim.url}\n"

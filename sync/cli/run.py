@@ -20,11 +20,11 @@ from sync.cli.common import (
     stop_after,
 )
 from sync.cli.metrics import RunMetrics, previous_last_success, render, write_atomically
-from sync.config import Settings, load_settings
-from sync.errors import EXIT_OK, exit_code_of
+from sync.config import Settings, load_database_settings, load_settings
+from sync.errors import EXIT_OK, SyncError, exit_code_of
 from sync.model import RunReport
 from sync.runner.run import dry_run as plan_sync
-from sync.runner.run import run_sync
+from sync.runner.run import last_success_time, run_sync
 
 log = logging.getLogger("sync")
 
@@ -88,18 +88,32 @@ def run(
     try:
         report = _run(*options)
     except (Exception, KeyboardInterrupt) as error:
-        _write_metrics(metrics_file, exit_code_of(error), None)
+        _write_metrics(metrics_file, exit_code_of(error), None, config_path)
         raise
-    _write_metrics(metrics_file, EXIT_OK, report)
+    _write_metrics(metrics_file, EXIT_OK, report, config_path)
 
 
-def _write_metrics(path: Path, exit_code: int, report: RunReport | None) -> None:
+def _write_metrics(
+    path: Path, exit_code: int, report: RunReport | None, config_path: str | None
+) -> None:
     now = time.time()
-    last_success = now if report is not None else previous_last_success(path)
+    last_success = _last_success(config_path, path)  # the ledger's, after a success too
+    if report is not None:
+        last_success = last_success or now
     try:
         write_atomically(path, render(RunMetrics(now, exit_code, last_success, report)))
     except OSError as error:
         log.error("could not write the metrics file %s: %s", path, error.strerror)
+
+
+def _last_success(config_path: str | None, path: Path) -> float | None:
+    """For a failed run: the last success as the ledger knows it, so the staleness alert works
+    whatever file the metrics go to; the previous file's value when the database is what
+    failed (or the settings)."""
+    try:
+        return last_success_time(load_database_settings(config_path)) or previous_last_success(path)
+    except SyncError:
+        return previous_last_success(path)
 
 
 def _run(

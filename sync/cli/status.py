@@ -74,14 +74,47 @@ def changes(run: Run) -> str:
 
 
 def short_error(error: str | None, width: int = ERROR_WIDTH) -> str:
-    """The first non-blank line, cut to `width`; `…` says there is more (see --json)."""
+    """The first non-blank line, fitted to `width`; `…` says there is more (see --json)."""
     lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
     if not lines:
         return ""
     first = _CONTROL.sub("?", lines[0])  # no terminal escape sequences from stored text
     if len(first) > width:
-        return first[: width - 1] + "…"
+        return fit_error(first, width)
     return first + " …" if len(lines) > 1 else first
+
+
+# A URL in a message: a database's (with driver, user, port and query) or the extension's.
+_URL = re.compile(r"\b([a-z][a-z0-9.+-]*)://([^\s'\"]+)")
+
+
+def fit_error(line: str, width: int) -> str:
+    """Shorten the URLs first, and keep the cause: messages read `what failed: why`, and the
+    why is what the table is for."""
+    compact = _URL.sub(_compact_url, line)
+    if len(compact) <= width:
+        return compact
+    line = _URL.sub("…", line)
+    if len(line) <= width:
+        return line
+    context, colon, cause = line.partition(": ")
+    if colon and len(cause) <= width - 15:  # room for the start of the context too
+        return context[: width - len(cause) - 3] + "…: " + cause
+    return line[: width - 1] + "…"
+
+
+def _compact_url(match: re.Match) -> str:
+    """`scheme://host/…/last`: no driver, credentials, port, query or middle of the path."""
+    address, trailing = match.group(2), ""
+    while address and address[-1] in ").,;:":  # punctuation after the URL
+        address, trailing = address[:-1], address[-1] + trailing
+    authority, _, path = address.split("?")[0].partition("/")
+    host = re.sub(r":\d+$", "", authority.rpartition("@")[2])
+    segments = [segment for segment in path.split("/") if segment]
+    shown = f"{match.group(1).split('+')[0]}://{host}"
+    if len(segments) > 1:
+        shown += "/…"
+    return shown + (f"/{segments[-1]}" if segments else "") + trailing
 
 
 def _number(value: int | None) -> str:
@@ -98,8 +131,17 @@ def table_row(run: Run) -> list[str]:
         _number(run.get("api_requests")),
         _number(run.get("api_retries")),
         _number(run.get("api_rate_limited")),
-        short_error(run.get("error")),
+        short_error(run.get("error")) or _alive(run),
     ]
+
+
+def _alive(run: Run) -> str:
+    """A running run's last heartbeat: one long past is a run that died (kill -9) and that
+    the next run will mark abandoned."""
+    beat = run.get("heartbeat_at")
+    if run.get("status") != "running" or beat is None:
+        return ""
+    return f"last heartbeat {beat:%Y-%m-%d %H:%M:%S}"
 
 
 def format_table(runs: Sequence[Run]) -> str:

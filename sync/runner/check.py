@@ -6,6 +6,7 @@ endpoint, the database and its schema revision) and writes nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
@@ -13,11 +14,14 @@ import httpx
 
 from sync.config import RetrySettings, Settings, load_settings
 from sync.errors import SyncError
+from sync.redact import redact
 from sync.source.auth import GRANT_WHERE
 from sync.source.endpoints import REQUIRED_SCOPES
 from sync.source.extension import ExtensionApi
 from sync.sql.engine import describe, engine_for
 from sync.sql.revisions import head_revision, schema_is_current
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,6 +38,8 @@ def run_checks(
         settings = load_settings(config_path)
     except SyncError as error:
         return [Check("settings", False, line) for line in str(error).splitlines()]
+    for warning in settings.warnings:  # the secret was registered for masking as it was read
+        log.warning(warning)
     checks = [Check("settings", True, f"extension {settings.extension.url}")]
     checks += list(_api_checks(settings, transport))
     checks += list(_database_checks(settings))
@@ -44,7 +50,7 @@ def _attempt(name: str, step: Callable[[], str]) -> Check:
     try:
         return Check(name, True, step())
     except SyncError as error:
-        return Check(name, False, str(error).splitlines()[0])
+        return Check(name, False, redact(str(error).splitlines()[0]))
 
 
 # A check answers in seconds, not minutes: two tries a step, short timeouts. What it reports

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import timezone
 from typing import Any
 
 import httpx
@@ -27,12 +28,13 @@ from sync.logs import current_run
 from sync.model import UNKNOWN, DryRun, Fetched, LastSuccess, RequestStats, RunReport, Sample
 from sync.progress import NO_PROGRESS, Progress
 from sync.redact import redact
+from sync.runner.heartbeat import Heartbeat, beating
 from sync.source.api_source import ApiSource, Source
 from sync.sql import ledger, schema
 from sync.sql.apply import apply_run
 from sync.sql.engine import begin_writing, database_errors, describe, engine_for, scratch_engine
 from sync.sql.lock import run_lock
-from sync.sql.plan import RunUsers, plan_run
+from sync.sql.plan import RunUsers, plan_run, repaired_tables
 from sync.sql.revisions import ensure_schema, schema_is_current
 from sync.sql.safeguard import check_deletes
 from sync.sql.twins import Plan, StagedTable
@@ -63,6 +65,7 @@ def _from_api(
     sleep: Callable[[float], None] = time.sleep,
     progress: Progress = NO_PROGRESS,
 ):
+    progress = Heartbeat(progress)  # the fetch's updates beat too, once a run is armed
     source = ApiSource(settings, transport, sleep, progress)
     return step(source, settings.database, settings.safeguard, progress, compare_all)
 
@@ -132,6 +135,7 @@ def sync_snapshot(
             if abandoned := ledger.mark_abandoned(engine):
                 log.warning("%d earlier run(s) died without finishing: abandoned", abandoned)
             run = Run(engine, ledger.start_run(engine, source.label), source, safeguard)
+            progress = beating(progress, engine, run.run_id)
             token = current_run.set(run.run_id)
             try:
                 return run.execute(progress, compare_all)
@@ -186,7 +190,8 @@ class Run:
             begin_writing(connection)
             known = UNKNOWN if compare_all else read.fingerprints
             plans = plan_read(connection, read, last, progress, writing=True, fingerprints=known)
-            logged = apply_run(connection, plans, self.safeguard, self.run_id, progress)
+            repairs = repaired_tables(last, read.fingerprints)
+            logged = apply_run(connection, plans, self.safeguard, self.run_id, progress, repairs)
             report = self._report(read, plans, fetch_seconds, logged)
             ledger.finish_run(connection, self.run_id, report, read.fetched)
             connection.commit()
@@ -226,6 +231,18 @@ def _log_timing(report: RunReport) -> None:
         report.seconds - report.fetch_seconds,
         report.rows_written,
     )
+
+
+def last_success_time(database: DatabaseSettings) -> float | None:
+    """Unix time of the last successful run, from the ledger (None: none yet, or no schema)."""
+    engine = engine_for(database)
+    try:
+        if not schema_is_current(engine):
+            return None
+        finished = ledger.last_success_at(engine)
+    finally:
+        engine.dispose()
+    return finished.replace(tzinfo=timezone.utc).timestamp() if finished else None
 
 
 # --- a dry run -------------------------------------------------------------------------------

@@ -173,7 +173,8 @@ def _fill_members(
     if users:
         specials = [u for u in users[:7] if "|" in u]
         everyone["members"] += [*specials, ORPHAN_MEMBER, specials[0]]  # orphan and a duplicate
-        groups[CYCLE[-1]]["members"] += specials[:2] if len(groups) > max(CYCLE) else []
+        if len(groups) > max(CYCLE):  # (a conditional expression after += would still index)
+            groups[CYCLE[-1]]["members"] += specials[:2]
         total = sum(len(g["members"]) for g in groups)
     targets = [i for i in range(len(groups)) if i != EMPTY or len(groups) <= EMPTY]
     weights = [6.0 if groups[i] is everyone else rnd.uniform(0.3, 2.0) for i in targets]

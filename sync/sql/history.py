@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from sync.sql import schema
 from sync.sql.bulk import chunks
 
 UPDATE = "update"
+TENANT, REPAIR = "tenant", "repair"  # authz_changes.cause
 
 
 def write_history(connection: Connection, plans: dict, run_id: int, now: datetime) -> None:
@@ -48,8 +50,11 @@ def write_history(connection: Connection, plans: dict, run_id: int, now: datetim
         )
 
 
-def write_changes(connection: Connection, plans: dict, run_id: int, now: datetime) -> int:
-    """Log the entity changes of this run; returns how many were logged.
+def write_changes(
+    connection: Connection, plans: dict, run_id: int, now: datetime, repairs: Set[str] = frozenset()
+) -> int:
+    """Log the entity changes of this run; returns how many were logged. Those of the tables
+    in `repairs` (changed by hand, put right by this run) have the cause `repair`.
 
     Call it before the plans are written: a staged plan reads its changes back from the
     difference between the table and its twin.
@@ -60,8 +65,10 @@ def write_changes(connection: Connection, plans: dict, run_id: int, now: datetim
         if plan.rows_before == 0:  # the first load of a table is not a change
             continue
         key = plan.keys[0]
+        cause = REPAIR if table_name in repairs else TENANT
         entries = (
-            {"run_id": run_id, "changed_at": now, "entity": entity} | _entry(key, *change)
+            {"run_id": run_id, "changed_at": now, "entity": entity, "cause": cause}
+            | _entry(key, *change)
             for change in plan.change_rows()
         )
         for batch in chunks(entries):

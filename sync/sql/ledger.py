@@ -1,15 +1,21 @@
 """The run ledger, authz_sync_runs: one row per run, written even when the run fails.
 
 The row is inserted as `running` in a transaction of its own, so a failed or killed run leaves a
-trace; a successful run finishes its row in the same transaction as its data.
+trace; a successful run finishes its row in the same transaction as its data. While it runs, it
+records heartbeats (`heartbeat_at`), each in a short transaction of its own on another
+connection that never waits for a lock: a run killed with kill -9 then ends, when the next run
+finds it, at its last heartbeat rather than at the moment it was found.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from sync import __version__
 from sync.errors import EXIT_OK
@@ -28,9 +34,10 @@ def utcnow() -> datetime:
 
 def start_run(engine: Engine, source: str) -> int:
     with engine.begin() as connection:
+        now = utcnow()  # its first heartbeat: alive when it started
         result = connection.execute(
             insert(sync_runs).values(
-                started_at=utcnow(), status=RUNNING, source=source, version=__version__
+                started_at=now, heartbeat_at=now, status=RUNNING, source=source, version=__version__
             )
         )
         return result.inserted_primary_key[0]
@@ -95,23 +102,100 @@ def fail_run(
         )
 
 
+def record_heartbeat(engine: Engine, run_id: int) -> bool:
+    """Note that the run is alive now; False when the database is busy (the next beat will do).
+
+    Never waits: a beat that would queue behind a lock (another writer on SQLite, or the run's
+    own write transaction) is skipped rather than hold up the run.
+    """
+    try:
+        with engine.connect() as connection, _without_waiting(connection):
+            connection.execute(
+                update(sync_runs)
+                .where(sync_runs.c.run_id == run_id, sync_runs.c.status == RUNNING)
+                .values(heartbeat_at=utcnow())
+            )
+            connection.commit()
+        return True
+    except SQLAlchemyError:
+        return False
+
+
+# Per database: (read the session's lock wait, set it to `value`), in its own units.
+_LOCK_WAIT = {
+    "sqlite": ("PRAGMA busy_timeout", "PRAGMA busy_timeout = {}", 0),
+    "mysql": (
+        "SELECT @@SESSION.innodb_lock_wait_timeout",
+        "SET SESSION innodb_lock_wait_timeout = {}",
+        1,
+    ),
+    "postgresql": ("SHOW lock_timeout", "SET lock_timeout = '{}'", "500ms"),
+}
+
+
+@contextmanager
+def _without_waiting(connection: Connection) -> Iterator[None]:
+    """The connection's lock wait set to (next to) nothing, and put back afterwards: it
+    returns to the pool that the run's other work shares."""
+    name = "mysql" if connection.dialect.name == "mariadb" else connection.dialect.name
+    read, write, value = _LOCK_WAIT.get(name, (None, None, None))
+    if read is None:
+        yield
+        return
+    before = connection.exec_driver_sql(read).scalar()
+    connection.exec_driver_sql(write.format(value))
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.rollback()
+        connection.exec_driver_sql(write.format(before))
+        connection.commit()
+
+
 def mark_abandoned(engine: Engine) -> int:
-    """Close the rows of runs that died without a word (kill -9, power loss).
+    """Close the rows of runs that died without a word (kill -9, power loss): each ends at its
+    last heartbeat, or at a time unknown (no heartbeat recorded: finished_at stays NULL).
 
     Call it only while holding the run lock: then no other run can be alive.
     """
     with engine.begin() as connection:
-        result = connection.execute(
-            update(sync_runs)
-            .where(sync_runs.c.status == RUNNING)
-            .values(
-                status=ABANDONED,
-                finished_at=utcnow(),
-                error="the process ended without recording an outcome (killed?); nothing it "
-                "fetched was written",
+        dead = connection.execute(
+            select(sync_runs.c.run_id, sync_runs.c.started_at, sync_runs.c.heartbeat_at).where(
+                sync_runs.c.status == RUNNING
             )
+        ).all()
+        for run in dead:
+            connection.execute(
+                update(sync_runs)
+                .where(sync_runs.c.run_id == run.run_id, sync_runs.c.status == RUNNING)
+                .values(status=ABANDONED, **_end_of(run.started_at, run.heartbeat_at))
+            )
+        return len(dead)
+
+
+def _end_of(started_at: datetime, heartbeat_at: datetime | None) -> dict[str, Any]:
+    gone = "the process ended without recording an outcome (killed?)"
+    if heartbeat_at is None:
+        return {
+            "finished_at": None,
+            "error": f"{gone} at a time unknown (no heartbeat "
+            "recorded); nothing it fetched was written",
+        }
+    return {
+        "finished_at": heartbeat_at,
+        "duration_seconds": round((heartbeat_at - started_at).total_seconds(), 3),
+        "error": f"{gone} after its last heartbeat at {heartbeat_at:%Y-%m-%d %H:%M:%S} UTC; "
+        "nothing it fetched was written",
+    }
+
+
+def last_success_at(engine: Engine) -> datetime | None:
+    """When the last successful run finished (naive UTC), whatever version ran it."""
+    with database_errors(engine), engine.connect() as connection:
+        return connection.scalar(
+            select(func.max(sync_runs.c.finished_at)).where(sync_runs.c.status == SUCCEEDED)
         )
-        return result.rowcount
 
 
 def last_success(connection: Connection) -> LastSuccess | None:

@@ -26,7 +26,8 @@ LOCK_NAME = "authz-sync"
 
 def _busy(where: str) -> RunLockedError:
     return RunLockedError(
-        f"another authz-sync run is using {where}; this run did nothing (try again later)"
+        f"another authz-sync run is using {where}: skipped, this run did nothing (the next "
+        f"one goes ahead)"
     )
 
 

@@ -105,16 +105,9 @@ def _unchanged_tables(
     the last successful run read it, and the table still holds as many rows as that run left."""
     if last is None:
         return {}
-    previous = last.fingerprints
-    same_authz = fingerprints.same_authz(previous)
-    # A member's is_orphan flag also depends on which users exist.
-    same_members = same_authz and fingerprints.same_user_ids(previous)
-    same = {model.USERS: fingerprints.same_users(previous)}
-    same |= {name: same_members for name in MEMBER_TABLES}
-    names = [name for name in model.SYNCED_TABLES if same.get(name, same_authz)]
     unchanged = {
         name: unchanged_plan(name, count)
-        for name, count in _counts(connection, names).items()
+        for name, count in _counts(connection, _same_source(last, fingerprints)).items()
         if count == last.counts.get(name)
     }
     if unchanged:
@@ -125,6 +118,24 @@ def _unchanged_tables(
             len(model.SYNCED_TABLES),
         )
     return unchanged
+
+
+def _same_source(last: LastSuccess, fingerprints: Fingerprints) -> list[str]:
+    """The synced tables whose source was read exactly as the last successful run read it."""
+    previous = last.fingerprints
+    same_authz = fingerprints.same_authz(previous)
+    # A member's is_orphan flag also depends on which users exist.
+    same_members = same_authz and fingerprints.same_user_ids(previous)
+    same = {model.USERS: fingerprints.same_users(previous)}
+    same |= {name: same_members for name in MEMBER_TABLES}
+    return [name for name in model.SYNCED_TABLES if same.get(name, same_authz)]
+
+
+def repaired_tables(last: LastSuccess | None, fingerprints: Fingerprints) -> set[str]:
+    """The tables in which any change is a repair: their source answered exactly as at the
+    last successful run, which left them equal to it, so what differs now was changed by hand
+    (found by --compare-all, or by a row count that no longer matches)."""
+    return set(_same_source(last, fingerprints)) if last else set()
 
 
 def _effective_plans(connection, rows, plans, staged, last, stage: Stage) -> dict[str, Plan]:

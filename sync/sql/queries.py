@@ -69,9 +69,13 @@ JOIN authz_users AS u ON u.user_id = m.user_id
 GROUP BY m.user_id, u.name ORDER BY COUNT(*) DESC, m.user_id LIMIT 1"""
 
 
-def busiest_user_groups(connection: Connection) -> tuple[str, str, list[tuple[str, str | None]]]:
-    """The user in most groups, and their groups' names and descriptions (USER_GROUPS_SQL)."""
-    user_id, name = connection.execute(text(BUSIEST_USER_SQL)).one()
+def busiest_user_groups(connection: Connection) -> tuple[str, str, list[tuple]] | None:
+    """The user in most groups, and their groups' names and descriptions (USER_GROUPS_SQL);
+    None when no user is in any group."""
+    busiest = connection.execute(text(BUSIEST_USER_SQL)).first()
+    if busiest is None:
+        return None
+    user_id, name = busiest
     rows = connection.execute(text(USER_GROUPS_SQL), {"user_id": user_id}).all()
     return user_id, name, [tuple(row) for row in rows]
 

@@ -59,6 +59,10 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
     return migrate(engine, revision)
 
 
+def downgrade(engine: Engine, revision: str) -> str | None:
+    return migrate(engine, revision, down=True)
+
+
 def _create_schema(connection: Connection) -> None:
     """The configured schema, if missing: only where tables are created (run, db upgrade).
 

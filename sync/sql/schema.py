@@ -5,9 +5,12 @@ and the one place the rest of the code takes table objects from. The names and k
 plain data in model.py, so that code without SQLAlchemy (transform.py) can name tables too.
 
 Choices that hold for every table:
-- Timestamps are naive UTC (`DateTime` without time zone), the same on every database.
-- On MySQL/MariaDB tables are utf8mb4 with a binary collation: emoji round-trip, and ids that
-  differ only in case or accents (`auth0|Ann`, `auth0|ann`) stay distinct keys.
+- Timestamps are naive UTC (`DateTime` without time zone), the same on every database. SQLite,
+  which has no timestamp type, stores them as ISO 8601 text (`2026-12-01T21:15:15.149184`), so
+  that ISO strings (what `status --json` prints) compare with them as they do elsewhere.
+- On MySQL/MariaDB tables are utf8mb4 with a NO PAD binary collation: emoji round-trip, and ids
+  that differ only in case, accents or trailing spaces (`auth0|Ann`, `auth0|ann`, `auth0|ann `)
+  stay distinct keys (`utf8mb4_bin` is PAD SPACE: it compares `'x'` and `'x '` as equal).
 - No foreign keys: a membership may name a user that no longer exists in Auth0 (kept, flagged
   `is_orphan`), and the job itself guarantees the group/role/permission links (see transform.py).
 """
@@ -26,7 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects import mysql, sqlite
 
 from sync import model
 
@@ -41,13 +44,50 @@ NAMING_CONVENTION = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
-MYSQL_TABLE_ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+MYSQL_CHARSET = "utf8mb4"
+# Binary (case and accents count) and NO PAD (trailing spaces count): each server names its own.
+NO_PAD_BINARY = {"mariadb": "utf8mb4_nopad_bin", "mysql": "utf8mb4_0900_bin"}
+PAD_SPACE_BINARY = "utf8mb4_bin"  # MySQL before 8.0 has no NO PAD binary utf8mb4 collation
+
+
+def binary_collation(dialect) -> str:
+    """The collation of every table and text column on this MySQL or MariaDB server."""
+    if getattr(dialect, "is_mariadb", False) or dialect.name == "mariadb":
+        return NO_PAD_BINARY["mariadb"]
+    if (dialect.server_version_info or (8,)) >= (8,):
+        return NO_PAD_BINARY["mysql"]
+    return PAD_SPACE_BINARY
+
+
+def mysql_table_args(dialect=None) -> dict[str, str]:
+    """Table options for MySQL/MariaDB under both dialect names (a `mariadb://` URL reads the
+    `mariadb_` ones): for `dialect`'s server, or without one as on MariaDB (the model's)."""
+    is_mysql = dialect is not None and dialect.name in ("mysql", "mariadb")
+    collation = binary_collation(dialect) if is_mysql else NO_PAD_BINARY["mariadb"]
+    return {
+        f"{prefix}_{option}": value
+        for prefix in ("mysql", "mariadb")
+        for option, value in (("charset", MYSQL_CHARSET), ("collate", collation))
+    }
+
+
+# The model as on MariaDB; migration 0005 and the run's temporary tables use the server's own.
+MYSQL_TABLE_ARGS = mysql_table_args()
 
 # A Python None is SQL NULL, not the JSON text 'null': `multifactor IS NULL` must work.
 JsonOrNull = JSON(none_as_null=True)
 
 # Milliseconds matter (Auth0 timestamps carry them); MySQL's DATETIME drops them by default.
-Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+# SQLite: ISO 8601 with a T (SQLAlchemy's default puts a space there, which sorts before any
+# `…T…` string a user compares with: `changed_at >= '2026-12-01T00:00:00'` found nothing).
+SQLITE_ISO_8601 = (
+    "%(year)04d-%(month)02d-%(day)02dT%(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+)
+Timestamp = (
+    DateTime()
+    .with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+    .with_variant(sqlite.DATETIME(storage_format=SQLITE_ISO_8601), "sqlite")
+)
 
 USER_ID = 255  # Auth0 user ids: "samlp|Corp|jane@example.com" and the like.
 OBJECT_ID = 64  # Extension ids are GUIDs (36 characters); room for other stores' ids.
@@ -204,6 +244,11 @@ sync_runs = Table(
         comment="The created_at windows a successful run read users in, [end, users] each; the "
         "next run reads the same ones (paging.py).",
     ),
+    Column(
+        "heartbeat_at",
+        Timestamp,
+        comment="The run's last sign of life (UTC), recorded as it goes; a killed run's end.",
+    ),
     **MYSQL_TABLE_ARGS,
 )
 
@@ -289,6 +334,13 @@ changes = Table(
     Column("operation", String(8), nullable=False, comment="insert, update or delete"),
     Column("old_values", JsonOrNull, comment="Changed columns before (update); the row (delete)."),
     Column("new_values", JsonOrNull, comment="Changed columns after (update); the row (insert)."),
+    Column(
+        "cause",
+        String(8),
+        nullable=False,
+        server_default="tenant",
+        comment="tenant (the extension changed) or repair (the table had been changed by hand)",
+    ),
     **MYSQL_TABLE_ARGS,
 )
 

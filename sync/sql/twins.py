@@ -86,7 +86,7 @@ class StagedTable:
             *columns,
             prefixes=["TEMPORARY"],
             schema=TEMPORARY_SCHEMA.get(connection.dialect.name),
-            **schema.MYSQL_TABLE_ARGS,
+            **schema.mysql_table_args(connection.dialect),
         )
         self.drop()  # a pooled connection may still hold one from an earlier run
         self.twin.create(connection)
