@@ -197,3 +197,34 @@ def test_a_table_or_column_dropped_by_hand_is_found_at_once_and_repaired(sim, da
     assert authz_sync("db", "upgrade", env=env).exit_code == 0
     again = authz_sync("run", env=env)
     assert again.exit_code == 0, again.output
+
+
+def test_settings_problems_say_where_the_value_came_from(tmp_path, sim, sqlite_url):
+    path = tmp_path / "authz.toml"
+    path.write_text('[extension]\nread_timeout = "soon"\n')
+    env = command_env(sim, sqlite_url, AUTHZ_SYNC_RETRY_MAX_ATTEMPTS="many")
+    result = authz_sync("run", "--config", str(path), env=env)
+    assert result.exit_code == 2
+    assert f"extension.read_timeout must be a number (from {path}, [extension] read_timeout)" in (
+        result.stderr
+    )
+    assert "(from environment variable AUTHZ_SYNC_RETRY_MAX_ATTEMPTS)" in result.stderr
+
+
+def test_config_shows_each_setting_with_its_source_and_the_example(tmp_path, sim, sqlite_url):
+    from pathlib import Path
+
+    path = tmp_path / "authz.toml"
+    path.write_text("[retry]\nmax_attempts = 3\n")
+    env = command_env(sim, sqlite_url)
+    env["AUTHZ_SYNC_DATABASE_URL"] = "postgresql://authz:db-password@db.example/authz"
+    shown = authz_sync("config", "--config", str(path), env=env)
+    assert shown.exit_code == 0, shown.output
+    lines = {line.split()[0]: line for line in shown.stdout.splitlines()}
+    assert lines["retry.max_attempts"].endswith(f"3  ({path}, [retry] max_attempts)")
+    assert lines["retry.max_total_wait"].endswith("600.0  (default)")
+    assert "(environment variable AUTHZ_SYNC_CLIENT_SECRET)" in lines["auth0.client_secret"]
+    assert sim.client_secret not in shown.stdout and "db-password" not in shown.stdout
+    example = authz_sync("config", "--example", env=env)
+    root = Path(__file__).resolve().parent.parent
+    assert example.stdout == (root / "config.example.toml").read_text()

@@ -10,6 +10,7 @@ from sync import __version__
 from sync.cli.backfill import backfill
 from sync.cli.check import check
 from sync.cli.common import setup_logging, stop_on_sigterm
+from sync.cli.config import config_command
 from sync.cli.db import db
 from sync.cli.demo import demo, simulate
 from sync.cli.graph import graph
@@ -39,5 +40,16 @@ def main(verbose: int, quiet: bool, log_format: str) -> None:
     stop_on_sigterm()
 
 
-for command in (run, db, demo, simulate, graph, status, backfill, check, import_file):
+for command in (
+    run,
+    db,
+    demo,
+    simulate,
+    graph,
+    status,
+    backfill,
+    check,
+    import_file,
+    config_command,
+):
     main.add_command(command)
