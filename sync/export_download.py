@@ -15,7 +15,8 @@ length in the trailer): a truncated or corrupt file is known before a single use
 on, so a second download can replace it without the caller having stored half of the first.
 Memory holds one chunk; the disk holds the compressed file until the slices are read.
 Then the spooled file is gunzipped again, split into lines and parsed line by line into
-slices of at most 1000 users (user_id → user), de-duplicated by user_id across the file.
+slices of at most 1000 users (user_id → user), de-duplicated by user_id across the file in
+8 bytes a user (seen_ids.py): memory holds one slice and that table.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .config import is_loopback
 from .errors import ApiDataError, ApiError, ExportJobFailed
 from .http_errors import transport_error
 from .redact import RedactingFilter, register_secret
+from .seen_ids import SeenIds
 
 log = logging.getLogger(__name__)
 
@@ -276,31 +278,58 @@ def _user(line: bytes, number: int) -> User | None:
 
 
 class SliceReader:
-    """Users of a spooled file in slices; ``seen`` (user ids) spans every file read, so a
-    duplicate line, or a user a first file already gave, is handed on once."""
+    """The users of a spooled file in slices, each user once: ``seen`` holds a hash of every
+    id handed on (seen_ids.py); a line whose hash was seen is a suspect, settled at the end
+    of the file by reading it again — a duplicate is left out, a hash collision handed on."""
 
-    def __init__(self, slice_size: int = SLICE_SIZE):
+    def __init__(self, slice_size: int = SLICE_SIZE, seen: SeenIds | None = None):
         self.slice_size = slice_size
-        self.seen: set[str] = set()
-        self.duplicates = 0
+        self.seen = seen if seen is not None else SeenIds()
+        self.count = 0  # users handed on
+        self.duplicates = 0  # lines left out: their user came earlier in the file
 
     def read(self, spool: IO[bytes], shown: str) -> Iterator[dict[str, User]]:
+        suspects: dict[int, str] = {}  # line number → user id, for the lines seen.add doubted
         piece: dict[str, User] = {}
         for number, line in enumerate(_lines(spool, shown), start=1):
             user = _user(line, number)
             if user is None:
                 continue
-            if user["user_id"] in self.seen:
-                self.duplicates += 1
+            if not self.seen.add(user["user_id"]):
+                suspects[number] = user["user_id"]
                 continue
-            self.seen.add(user["user_id"])
             piece[user["user_id"]] = user
             if len(piece) >= self.slice_size:
-                yield piece
+                yield self._handed_on(piece)
                 piece = {}
+        if suspects:
+            spool.seek(0)
+            for user_id, user in self._settle(spool, shown, suspects).items():
+                piece[user_id] = user
+                if len(piece) >= self.slice_size:
+                    yield self._handed_on(piece)
+                    piece = {}
         if piece:
-            yield piece
+            yield self._handed_on(piece)
 
-    @property
-    def count(self) -> int:
-        return len(self.seen)
+    def _handed_on(self, piece: dict[str, User]) -> dict[str, User]:
+        self.count += len(piece)
+        return piece
+
+    def _settle(self, spool: IO[bytes], shown: str, suspects: dict[int, str]) -> dict[str, User]:
+        """The suspects that are the first line of their id (collisions): read the file
+        again, noting where each suspect id first appears."""
+        wanted = set(suspects.values())
+        first: set[str] = set()
+        found: dict[str, User] = {}
+        for number, line in enumerate(_lines(spool, shown), start=1):
+            user = _user(line, number)
+            if user is None or user["user_id"] not in wanted:
+                continue
+            if user["user_id"] not in first:
+                first.add(user["user_id"])
+                if number in suspects:
+                    found[user["user_id"]] = user
+            elif number in suspects:
+                self.duplicates += 1
+        return found

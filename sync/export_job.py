@@ -218,7 +218,7 @@ class ExportJobClient:
 
     @property
     def count(self) -> int:
-        """Distinct users read so far."""
+        """Distinct users the last read() has handed on so far."""
         return self._reader.count
 
     @property
@@ -247,6 +247,7 @@ class ExportJobClient:
     def read(self) -> Iterator[dict[str, dict[str, Any]]]:
         """Every user of the tenant, in slices of at most ``slice_size`` (by user_id)."""
         self._deadline = Deadline(self.settings.deadline, self._clock)
+        self._reader = SliceReader(self.settings.slice_size)
         self._check_grant()
         problems: list[str] = []
         for attempt in range(1, JOB_ATTEMPTS + 1):

@@ -13,9 +13,10 @@ import pytest
 
 from sync.config import Secret
 from sync.errors import ApiDataError, ExportJobFailed, ExportNotGranted
-from sync.export_download import shown_url
+from sync.export_download import SliceReader, shown_url
 from sync.export_job import ExportJobClient, ExportSettings, management_audience
 from sync.retry import RetrySettings
+from sync.seen_ids import SeenIds
 
 SECRET = "the-client-secret"
 LOCATION = "https://cdn.example/t/job_1/t.json.gz?Expires=1&Key-Pair-Id=K&Signature=s3cr3t-sig"
@@ -156,6 +157,30 @@ def test_duplicates_and_blank_lines_and_a_last_line_without_newline() -> None:
     with export(fake) as client:
         users = {k: v for piece in client.read() for k, v in piece.items()}
     assert len(users) == 2 and client.duplicates == 1
+
+
+@pytest.mark.parametrize("hash_function", [None, lambda _: 7])  # 7: every id collides
+def test_each_user_once_even_when_hashes_collide(tmp_path, hash_function) -> None:
+    ids = ["a", "b", "a", "c", "b", "d", "e", "a"]
+    spool = (tmp_path / "export.json.gz").open("w+b")
+    spool.write(gzip.compress(ndjson([{"user_id": i, "n": n} for n, i in enumerate(ids)])))
+    spool.seek(0)
+    seen = SeenIds(hash_function=hash_function) if hash_function else SeenIds()
+    reader = SliceReader(slice_size=2, seen=seen)
+    pieces = list(reader.read(spool, "export"))
+    assert all(len(piece) <= 2 for piece in pieces)
+    users = [user for piece in pieces for user in piece.values()]
+    assert sorted((u["user_id"], u["n"]) for u in users) == [
+        ("a", 0), ("b", 1), ("c", 3), ("d", 5), ("e", 6),
+    ]  # fmt: skip
+    assert (reader.count, reader.duplicates) == (5, 3)
+
+
+def test_seen_ids_grow_and_stay_exact_for_distinct_ids() -> None:
+    seen = SeenIds(capacity=4)
+    assert all(seen.add(f"auth0|{n}") for n in range(10_000))
+    assert not any(seen.add(f"auth0|{n}") for n in range(0, 10_000, 7))
+    assert seen.count == 10_000 and seen.bytes == 8 * 32_768
 
 
 def test_identity_provider_tokens_never_leave_the_reader() -> None:

@@ -5,10 +5,12 @@ Sleeps are recorded on a fake clock, never slept."""
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Iterator
 
 import httpx
 import pytest
+import trustme
 
 from sync.config import Secret
 from sync.errors import ApiDataError, ExportJobFailed, ExportNotGranted
@@ -301,3 +303,31 @@ def test_count_check_against_the_extension_total(exported, total, level) -> None
             check.raise_for_error()
     else:
         check.raise_for_error()
+
+
+# --- TLS --------------------------------------------------------------------------------------
+
+
+def _server_context(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context
+
+
+def test_the_download_is_verified_with_the_same_ca_bundle(tenant, fake_time, tmp_path) -> None:
+    ours, strangers = trustme.CA(), trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ours.cert_pem.write_to_path(str(bundle))
+    sim = Simulator(tenant, management_scopes=("read:users",), tls=_server_context(ours))
+    sim.jobs.polls_until_done = 0
+    with sim:
+        assert sim.url.startswith("https://") and sim.storage.url.startswith("https://localhost")
+        assert len(read_all(client(sim, fake_time, ca_bundle=str(bundle)))) == len(tenant.users)
+    sim = Simulator(tenant, management_scopes=("read:users",), tls=_server_context(ours))
+    sim.jobs.polls_until_done = 0
+    sim.storage.tls = _server_context(strangers)  # a storage host the bundle does not trust
+    with sim:
+        export = client(sim, fake_time, ca_bundle=str(bundle))
+        with pytest.raises(ExportJobFailed, match="TLS certificate could not be verified"):
+            read_all(export)
+    assert export.downloads == 1  # not retried: retrying cannot fix a certificate
