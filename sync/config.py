@@ -361,7 +361,9 @@ def _from_environment(
         if not name.startswith(ENV_PREFIX) or name in COMMAND_ENV or name.startswith(TEST_ENV):
             continue
         if name not in by_env:
-            problems.append(f"environment: unknown variable {name} (`authz-sync config --example` lists them)")
+            problems.append(
+                f"environment: unknown variable {name} (`authz-sync config --example` lists them)"
+            )
         elif value != "":  # an empty variable means "not set", as shells make it easy to blank
             values[by_env[name].name] = value
             origins[by_env[name].name] = f"environment variable {name}"

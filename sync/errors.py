@@ -3,9 +3,14 @@
     SyncError                      one line for the operator, an exit code for cron
     ├── ConfigError            2   fix the configuration (every problem listed at once)
     ├── AuthError             77   grant something in Auth0 (secret, client grant, scope)
+    │   └── ExportNotGranted       no grant (or no read:users) on the Management API: the
+    │                              export job cannot be used, the user windows can
     ├── ApiError              69   the extension could not be read (gave up after retries, or
     │                              answered a request we cannot fix by retrying)
-    │   └── RetryableApiError      internal: a 429/5xx/transport failure worth another try
+    │   ├── RetryableApiError      internal: a 429/5xx/transport failure worth another try
+    │   └── ExportJobFailed        the export job failed or expired twice, its file stayed
+    │                              broken, its deadline passed or its location was unsafe:
+    │                              the users can still be read through the extension
     ├── ApiDataError          65   the extension answered data we cannot store faithfully
     │   └── IncompleteReadError    the user list could not be read completely
     │                              (an export file that is not one is an ApiDataError too)
@@ -93,6 +98,16 @@ class RetryableApiError(ApiError):
         super().__init__(message)
         self.wait_hint = wait_hint
         self.max_tries = max_tries
+
+
+class ExportNotGranted(AuthError):
+    """The application may not use the Management API's export job (no client grant on its
+    audience, or no read:users scope)."""
+
+
+class ExportJobFailed(ApiError):
+    """The bulk user export job did not deliver a whole file; reading the users through the
+    extension instead is the way out (the caller decides)."""
 
 
 class ApiDataError(SyncError):

@@ -24,9 +24,13 @@ from urllib.parse import parse_qs, unquote
 
 from . import responses as r
 from .faults import Fault, FaultList
+from .jobs import ExportJobs
+from .jobs import denied as management_denied
+from .jobs import not_found as management_error_not_found
 from .ratelimit import TokenBucket, limit_headers
 from .responses import Reply
 from .routes import answer, find_route
+from .storage import Storage
 from .tenant import Tenant
 from .tokens import TokenStore
 from .truth import truth_as_json
@@ -110,6 +114,7 @@ class Simulator:
         client_secret: str = "demo-secret",
         audience: str = "urn:auth0-authz-api",
         scopes: Iterable[str] = DEFAULT_SCOPES,
+        management_scopes: Iterable[str] | None = None,
         token_lifetime: float = 86400,
         latency: float = 0.0,
         rate_limit: float | None = None,
@@ -124,6 +129,8 @@ class Simulator:
         self.client_secret = client_secret
         self.audience = audience
         self.scopes = tuple(scopes)
+        # The client's grant on the Management API (None: no grant, /oauth/token answers 403).
+        self.management_scopes = None if management_scopes is None else tuple(management_scopes)
         self.token_lifetime = token_lifetime
         self.latency = latency
         self.rate_limit = rate_limit
@@ -139,6 +146,8 @@ class Simulator:
         self.errors: list[BaseException] = []  # exceptions raised while answering (tests check)
         self.max_recorded = 200_000  # a long ``simulate`` run keeps only the recent requests
         self._tokens = TokenStore()
+        self.storage = Storage(tls=tls)  # where finished export jobs' files are downloaded
+        self.jobs = ExportJobs(self.storage)  # the Management API's export jobs (jobs.py)
         self._faults = FaultList()
         self._bucket: TokenBucket | None = None
         self._stopping = threading.Event()
@@ -163,6 +172,7 @@ class Simulator:
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._thread.start()
+        self.storage.start()
         return self
 
     def stop(self) -> None:
@@ -174,6 +184,7 @@ class Simulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = self._thread = None
+        self.storage.stop()
 
     def serve_forever(self) -> None:
         """Start if needed and block until ``stop()`` or Ctrl-C (for a CLI command)."""
@@ -204,6 +215,11 @@ class Simulator:
         """The extension API URL, as shown in the extension's settings."""
         return self.url + "/api"
 
+    @property
+    def management_audience(self) -> str:
+        """The Management API's audience: the simulated tenant's own URL + ``/api/v2/``."""
+        return self.url + "/api/v2/"
+
     def connection_settings(self) -> dict[str, str]:
         """What a client needs to talk to this simulator (for a CLI to print or write)."""
         return {
@@ -223,14 +239,18 @@ class Simulator:
         return self._tokens.issued
 
     def issue_token(
-        self, scopes: Iterable[str] | None = None, lifetime: float | None = None
+        self,
+        scopes: Iterable[str] | None = None,
+        lifetime: float | None = None,
+        audience: str | None = None,
     ) -> str:
-        """A token without going through HTTP, e.g. one with fewer scopes."""
+        """A token without going through HTTP, e.g. one with fewer scopes (audience: the
+        extension's unless given)."""
         with self.lock:
             return self._tokens.issue(
                 issuer=f"http://{self.host}:{self.port}/",
                 client_id=self.client_id,
-                audience=self.audience,
+                audience=self.audience if audience is None else audience,
                 scopes=self.scopes if scopes is None else tuple(scopes),
                 lifetime=self.token_lifetime if lifetime is None else lifetime,
             )
@@ -324,6 +344,10 @@ class Simulator:
 
         if raw_path == "/oauth/token" and method == "POST":
             reply = self._token(headers, body)
+        elif raw_path.startswith("/api/v2/"):
+            if self.latency:
+                self._stopping.wait(self.latency)
+            reply = self._management(method, raw_path, body, token)
         elif raw_path == "/api" or raw_path.startswith("/api/"):
             if self.latency:
                 self._stopping.wait(self.latency)
@@ -358,7 +382,7 @@ class Simulator:
             return r.missing_authentication()
         with self.lock:
             issued = self._tokens.check(token)
-            if issued is None:
+            if issued is None or issued.audience != self.audience:
                 return r.invalid_credentials()
             if route.scope not in issued.scopes:
                 return r.insufficient_scope()
@@ -370,6 +394,27 @@ class Simulator:
                 self.before_response(record)
             reply = answer(route, self.tenant, params, query)
             reply.body = reply.payload()  # serialize now: the tenant may change after unlock
+        if limited is not None:
+            reply.headers.update(limited.headers)
+        return reply
+
+    def _management(self, method: str, path: str, body: bytes, token: str | None) -> Reply:
+        """The Management API's export jobs (jobs.py), behind its token check and the tenant's
+        rate limit."""
+        found = self.jobs.route(method, path)
+        if found is None:
+            return management_error_not_found()
+        handler, scopes = found
+        with self.lock:
+            issued = self._tokens.check(token) if token else None
+            refused = management_denied(token, issued, self.management_audience, scopes)
+            if refused is not None:
+                return refused
+            limited = self._take_rate_token()
+            if limited is not None and limited.status == 429:
+                self.rate_limited += 1
+                return limited
+            reply = handler(self.tenant, body)
         if limited is not None:
             reply.headers.update(limited.headers)
         return reply
@@ -425,14 +470,18 @@ class Simulator:
                 "No audience parameter was provided, and no default audience has been configured"
             )
             return r.token_error(403, "access_denied", message)
-        if audience != self.audience:
+        if audience == self.management_audience and self.management_scopes is not None:
+            scopes = self.management_scopes
+        elif audience == self.audience:
+            scopes = self.scopes
+        else:
             return r.token_wrong_audience(str(audience))
-        token = self.issue_token()
+        token = self.issue_token(scopes, audience=str(audience))
         body_out = {
             "access_token": token,
             "token_type": "Bearer",
             "expires_in": int(self.token_lifetime),
-            "scope": " ".join(self.scopes),
+            "scope": " ".join(scopes),
         }
         return Reply(200, body_out, {"Cache-Control": "no-store", "Pragma": "no-cache"})
 

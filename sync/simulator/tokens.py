@@ -25,6 +25,7 @@ class IssuedToken:
 
     scopes: frozenset[str]
     expires_at: float
+    audience: str = ""  # the API the token is for: an API accepts only its own tokens
 
 
 class TokenStore:
@@ -58,7 +59,7 @@ class TokenStore:
                 _b64(secrets.token_bytes(32)),
             ]
         )
-        self._tokens[token] = IssuedToken(frozenset(scope_list), now + lifetime)
+        self._tokens[token] = IssuedToken(frozenset(scope_list), now + lifetime, audience)
         self.issued += 1
         return token
 
