@@ -48,10 +48,9 @@ def import_file(file: Path, config_path: str | None, allow_deletes: bool, dry_ru
     settings = load_import_settings(config_path)
     for warning in settings.warnings:
         log.warning(warning)
-    safeguard = settings.safeguard
     if allow_deletes:
-        safeguard = replace(safeguard, allow_deletes=True)
+        settings = replace(settings, safeguard=replace(settings.safeguard, allow_deletes=True))
     source = ExportFileSource(file)  # a missing file fails here, before the database is touched
     if dry_run:
-        show_dry_run(plan_snapshot(source, settings.database, safeguard))
-    print_summary(sync_snapshot(source, settings.database, safeguard))
+        show_dry_run(plan_snapshot(source, settings))
+    print_summary(sync_snapshot(source, settings))

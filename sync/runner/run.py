@@ -22,7 +22,7 @@ import httpx
 from sqlalchemy import Connection, Engine
 
 from sync import model
-from sync.config import DatabaseSettings, Safeguard, Settings
+from sync.config import DatabaseSettings, ImportSettings, Safeguard, Settings
 from sync.errors import DatabaseError, Interrupted, SyncError, exit_code_of
 from sync.logs import current_run
 from sync.model import UNKNOWN, DryRun, Fetched, LastSuccess, RequestStats, RunReport, Sample
@@ -41,6 +41,7 @@ from sync.sql.twins import Plan, StagedTable
 from sync.transform import TableRows, build_rows
 
 log = logging.getLogger(__name__)
+Destination = Settings | ImportSettings  # where a run writes: its database and safeguard
 DRY_RUN_SAMPLE = 3  # changes shown per table and operation in a dry run
 
 
@@ -67,7 +68,7 @@ def _from_api(
 ):
     progress = Heartbeat(progress)  # the fetch's updates beat too, once a run is armed
     source = ApiSource(settings, transport, sleep, progress)
-    return step(source, settings.database, settings.safeguard, progress, compare_all)
+    return step(source, settings, progress, compare_all)
 
 
 @dataclass
@@ -120,14 +121,11 @@ def plan_read(
 
 
 def sync_snapshot(
-    source: Source,
-    database: DatabaseSettings,
-    safeguard: Safeguard,
-    progress: Progress = NO_PROGRESS,
-    compare_all: bool = False,
+    source: Source, into: Destination, progress: Progress = NO_PROGRESS, compare_all: bool = False
 ) -> RunReport:
-    """One run from any source; raises a SyncError (with its exit code) when the run fails."""
-    engine = engine_for(database)
+    """One run from any source into `into`'s database, under its safeguard; raises a
+    SyncError (with its exit code) when the run fails."""
+    engine, safeguard = engine_for(into.database), into.safeguard
     try:
         with ExitStack() as held, database_errors(engine):
             held.enter_context(run_lock(engine, describe(engine)))  # until the end
@@ -249,17 +247,13 @@ def last_success_time(database: DatabaseSettings) -> float | None:
 
 
 def plan_snapshot(
-    source: Source,
-    database: DatabaseSettings,
-    safeguard: Safeguard,
-    progress: Progress = NO_PROGRESS,
-    compare_all: bool = False,
+    source: Source, into: Destination, progress: Progress = NO_PROGRESS, compare_all: bool = False
 ) -> DryRun:
     """Read and plan like a run from any source; write nothing at all: no lock, no ledger row,
     no history. Planning needs temporary tables, which a read-only connection may hold. A
     database without the schema yet is planned against an empty schema in a scratch SQLite
     file."""
-    engine = engine_for(database, read_only=True)
+    engine, safeguard = engine_for(into.database, read_only=True), into.safeguard
     try:
         has_schema = schema_is_current(engine)
         with database_errors(engine), ExitStack() as stack:
