@@ -63,6 +63,9 @@ def test_pipx_install_gives_a_working_command(tmp_path):
     demo = run("demo", "--users", "120")
     assert demo.returncode == 0, demo.stderr
     assert "The groups of" in demo.stdout and (elsewhere / "authz-sync-demo.db").exists()
+    example = run("config", "--example")  # the example ships inside the package
+    assert example.returncode == 0, example.stderr
+    assert example.stdout == (ROOT / "config.example.toml").read_text()
     # The command runs pipx's own copy of the package, not the checkout's or the test's.
     python = home / "venvs" / "authz-sync" / "bin" / "python"
     where = subprocess.run(
