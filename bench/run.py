@@ -6,6 +6,7 @@ Run by hand (not part of the test suite):
     python bench/run.py --sizes S,M,L --databases sqlite,postgresql,mariadb --latency 0.05
     python bench/run.py --sizes M --rate-limit 50
     python bench/run.py --sizes XL --databases sqlite --latency 0   # memory at a million users
+    python bench/run.py --dlt --sizes S,M,L --latency 0   # side by side with dlt (compare.py)
 
 For each size and database it serves a generated tenant from the simulator (with the given
 latency per answer and, optionally, a rate limit), runs the real `authz-sync run` in a child
@@ -254,7 +255,14 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per answer")
     parser.add_argument("--rate-limit", type=float, default=None, help="requests per second")
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--dlt", action="store_true", help="compare with dlt (bench/compare.py)")
     args = parser.parse_args()
+    if args.dlt:
+        from bench.compare import main as compare
+
+        options = {"--sizes": args.sizes, "--databases": args.databases, "--latency": args.latency}
+        compare([str(item) for pair in options.items() for item in pair])
+        return
     with tempfile.TemporaryDirectory() as workdir:
         for size in args.sizes.split(","):
             for kind in args.databases.split(","):

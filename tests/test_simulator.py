@@ -223,6 +223,21 @@ def test_users_search_stops_at_1000_results(big_tenant: Tenant) -> None:
         assert client.get("/users", params={"per_page": 50, "page": 21}).status_code == 400
 
 
+def test_users_search_cap_can_be_lifted_for_the_benchmark(big_tenant: Tenant) -> None:
+    with Simulator(big_tenant, search_cap=None) as sim:
+        client = api(sim)
+        users = all_users(client)
+        assert len(users) == len({u["user_id"] for u in users}) == 1500
+        with Simulator(big_tenant) as capped:  # the same order as Auth0's first 1000
+            auth0 = api(capped)
+            first = [auth0.get("/users", params={"page": p}).json() for p in range(1, 11)]
+            assert users[:1000] == [user for page in first for user in page["users"]]
+        past = client.get("/users", params={"per_page": 100, "page": 16}).json()
+        assert past["users"] == [] and past["total"] == 1500
+    with Simulator(big_tenant, search_cap=500) as sim:
+        assert api(sim).get("/users", params={"page": 6}).json()["message"] == CAP_BODY["message"]
+
+
 def test_users_are_sorted_by_last_login_descending(sim: Simulator, tenant: Tenant) -> None:
     users = all_users(api(sim))
     assert len(users) == len({u["user_id"] for u in users}) == len(tenant.users)

@@ -102,3 +102,8 @@ def _in_range(tenant: Tenant, wanted: CreatedRange) -> list[Json]:
 def first_in_order(users: Iterable[Json], count: int) -> list[Json]:
     """The first ``count`` users in last_login order (a partial sort: pages are never deep)."""
     return heapq.nsmallest(count, users, key=_order)
+
+
+def ordered(users: Iterable[Json]) -> list[Json]:
+    """Every user in last_login order (a full sort: for the uncapped listing only)."""
+    return sorted(users, key=_order)

@@ -29,7 +29,7 @@ from .jobs import denied as management_denied
 from .jobs import not_found as management_error_not_found
 from .ratelimit import TokenBucket, limit_headers
 from .responses import Reply
-from .routes import answer, find_route
+from .routes import SEARCH_CAP, answer, find_route, list_users, list_users_uncapped
 from .storage import Storage
 from .tenant import Tenant
 from .tokens import TokenStore
@@ -123,6 +123,7 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         tls: ssl.SSLContext | None = None,
+        search_cap: int | None = SEARCH_CAP,
     ) -> None:
         self.tenant = tenant
         self.client_id = client_id
@@ -139,6 +140,10 @@ class Simulator:
         self.host = host
         self.port = port
         self.tls = tls  # a server-side context: serve https (to test certificate checks)
+        # Auth0 pages through the first 1000 results of a user search only; None lifts the cap
+        # for a client that cannot slice the tenant (the dlt benchmark). Not Auth0's behaviour.
+        self.search_cap = search_cap
+        self._orders: dict[tuple[str, str], list[dict[str, Any]]] = {}  # uncapped listings
         self.before_response: Callable[[RequestRecord], None] | None = None
         self.lock = threading.RLock()
         self.requests: list[RequestRecord] = []
@@ -392,7 +397,10 @@ class Simulator:
                 return limited
             if self.before_response is not None:
                 self.before_response(record)
-            reply = answer(route, self.tenant, params, query)
+            if route.handler is list_users and self.search_cap != SEARCH_CAP:
+                reply = list_users_uncapped(self.tenant, query, self.search_cap, self._orders)
+            else:
+                reply = answer(route, self.tenant, params, query)
             reply.body = reply.payload()  # serialize now: the tenant may change after unlock
         if limited is not None:
             reply.headers.update(limited.headers)

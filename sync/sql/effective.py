@@ -1,114 +1,211 @@
-"""Effective access, computed as the extension itself computes it:
+"""Effective access derived in the database: set-based statements, no membership graph in Python.
 
-- `parent.nested = [child…]`: every member of the child is a member of the parent, transitively;
-  nesting may contain cycles, and each group is visited once;
-- a user's effective groups: the groups listing the user, plus all their ancestors;
-- a user's effective roles: the roles of the effective groups, plus roles listing the user;
-- a user's effective permissions: the permissions of the effective roles.
+The same rows as the extension computes (its own semantics, api-reference.md: a parent's
+members include its nested groups' members, transitively, cycles visited once; a user's roles
+are those of its effective groups plus the direct ones; their permissions follow), from the
+tables that hold this run's links: each a staged twin or, when it is unchanged, the table.
 
-Each row says why it holds (`via_group_id`, `source`, `via_role_id`), so an access review can
-answer "why does Ann have billing:write" with one query.
+- The group closure (ancestor, descendant, shortest depth) is found breadth-first, one level per
+  statement: the pairs one nesting step below the last level that no level has reached yet.
+  Each pair is therefore found once, at its shortest depth, and a cycle ends the walk as soon as
+  it has nothing new to add, after at most as many levels as the longest shortest path.
+  A recursive CTE cannot do this: it may not look at what it has already found, so with cycles
+  it must carry the depth in its rows (UNION over (ancestor, descendant, depth)) and walk every
+  cycle round and round up to a depth bound — rows multiply with each ancestor and descendant
+  of a cycle — and MariaDB and MySQL stop it at 1000 iterations unless a session setting says
+  otherwise. The levels' temporary tables are each named once per statement (MySQL cannot
+  open a temporary table twice in one statement).
+- Effective members: the closure joined to the members, one INSERT … SELECT. Distinct by
+  construction: (ancestor, descendant) is the closure's key and (group, user) the members'.
+- Effective user roles: direct assignments, then the roles of every effective group with the
+  distinct users it holds.
+- Effective user permissions: the distinct (user, permission, role) of those roles.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 
-from sqlalchemy import insert, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    delete,
+    insert,
+    literal,
+    select,
+)
 
-from sync import model
-from sync.sql.twins import STAGE_BATCH, StagedTable
-from sync.transform import TableRows
+from sync.sql import schema
+from sync.sql.twins import StagedTable
 
-Row = dict[str, Any]
-DIRECT = "direct"
-THROUGH_GROUP = "group"
+DIRECT = "direct"  # effective_user_roles.source of a role assigned to the user
+THROUGH_GROUP = "group"  # … of a role held by one of the user's effective groups
 
-
-def _index(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    index: dict[str, list[str]] = defaultdict(list)
-    for key, value in pairs:
-        index[key].append(value)
-    return index
-
-
-def descendants(group_id: str, children: dict[str, list[str]]) -> dict[str, int]:
-    """Every group whose members belong to `group_id`, with its shortest nesting depth.
-
-    Breadth-first, so depth is the shortest path; a visited set makes cycles terminate.
-    """
-    depth = {group_id: 0}
-    queue = deque([group_id])
-    while queue:
-        current = queue.popleft()
-        for child in children.get(current, ()):
-            if child not in depth:
-                depth[child] = depth[current] + 1
-                queue.append(child)
-    return depth
+# The closure and its frontiers: temporary twins (twins.StagedTable) of these never-created
+# tables, so they are created, named and dropped the way every twin is.
+_scratch = MetaData()
+_CLOSURE = Table(
+    "authz_group_closure",
+    _scratch,
+    Column("ancestor_id", String(schema.OBJECT_ID), nullable=False),
+    Column("descendant_id", String(schema.OBJECT_ID), nullable=False),
+    Column("depth", Integer, nullable=False),
+)
+_PAIR = ("ancestor_id", "descendant_id")
 
 
-def stage_effective(
-    rows: TableRows,
-    role_permissions: StagedTable,
+def _frontier(name: str) -> Table:
+    return Table(
+        name,
+        _scratch,
+        Column("ancestor_id", String(schema.OBJECT_ID), nullable=False),
+        Column("descendant_id", String(schema.OBJECT_ID), nullable=False),
+    )
+
+
+_FRONTIERS = (_frontier("authz_group_frontier_a"), _frontier("authz_group_frontier_b"))
+
+
+@dataclass(frozen=True)
+class EffectiveLinks:
+    """The tables holding this run's groups and links: twins, or real tables left unchanged."""
+
+    groups: Table = schema.groups
+    group_members: Table = schema.group_members
+    group_nesting: Table = schema.group_nesting
+    group_roles: Table = schema.group_roles
+    role_users: Table = schema.role_users
+    role_permissions: Table = schema.role_permissions
+
+    @classmethod
+    def of(cls, twins: Mapping[str, Table]) -> EffectiveLinks:
+        """From twins by real table name (e.g. {name: staged.twin}); a table not named there
+        holds this run's rows itself (it was read unchanged)."""
+        by_name = {field.name: getattr(schema, field.name) for field in fields(cls)}
+        return cls(**{key: twins.get(table.name, table) for key, table in by_name.items()})
+
+
+def derive_effective(
+    connection: Connection, links: EffectiveLinks, targets: Mapping[str, Table]
+) -> None:
+    """Fill the three effective tables' `targets` (empty twins or empty tables, by the
+    effective table's name) from `links`, on `connection`, in its transaction."""
+    members = targets[schema.effective_group_members.name]
+    roles = targets[schema.effective_user_roles.name]
+    with _Scratch(connection) as scratch:
+        fill_closure(connection, links, scratch.closure, scratch.frontiers)
+        connection.execute(_members_from(scratch.closure, links.group_members, members))
+    connection.execute(_direct_roles(links.role_users, roles))
+    connection.execute(_group_roles(members, links.group_roles, roles))
+    permissions = targets[schema.effective_user_permissions.name]
+    connection.execute(_permissions(roles, links.role_permissions, permissions))
+
+
+def stage_effective_sql(
+    connection: Connection,
+    links: EffectiveLinks,
     stage: Callable[[str, tuple[str, ...]], StagedTable],
 ) -> dict[str, StagedTable]:
-    """Stage the three effective tables from the run's new rows.
-
-    Group by group, so only one group's users are in memory at a time: their memberships go to
-    the effective members' twin, and (with the group's roles) to the effective roles' twin.
-    Permissions need the distinct (user, role) pairs over all groups: the database computes
-    them from the staged roles and the staged role permissions with one INSERT … SELECT
-    DISTINCT.
-    """
-    children = _index(
-        (r["parent_group_id"], r["child_group_id"]) for r in rows.tables[model.GROUP_NESTING]
-    )
-    group_roles = _index((r["group_id"], r["role_id"]) for r in rows.tables[model.GROUP_ROLES])
-    staged = {name: stage(name, keys) for name, keys in model.EFFECTIVE_TABLES.items()}
-    members_rows, roles_rows = [], []
-    for role_id, user_ids in rows.role_users.items():
-        roles_rows += [_user_role(user_id, role_id, DIRECT, "") for user_id in user_ids]
-    for group in (r["group_id"] for r in rows.tables[model.GROUPS]):
-        users: set[str] = set()
-        for via, depth in descendants(group, children).items():
-            for user_id in rows.members.get(via, ()):
-                members_rows.append(
-                    {"group_id": group, "user_id": user_id, "via_group_id": via, "depth": depth}
-                )
-                users.add(user_id)
-        for role_id in group_roles.get(group, ()):
-            roles_rows += [_user_role(user_id, role_id, THROUGH_GROUP, group) for user_id in users]
-        # Distinct by construction: each group's descendants and users are sets.
-        if len(members_rows) + len(roles_rows) >= STAGE_BATCH:
-            _flush(staged, members_rows, roles_rows)
-    _flush(staged, members_rows, roles_rows)
-    _stage_permissions(staged, role_permissions)
+    """The effective tables' plans' twins: the three effective tables staged with
+    `stage(name, keys)` (as plan.plan_run makes them) and filled in SQL."""
+    staged = {name: stage(name, keys) for name, keys in schema.EFFECTIVE_TABLES.items()}
+    derive_effective(connection, links, {name: table.twin for name, table in staged.items()})
     return staged
 
 
-def _user_role(user_id: str, role_id: str, source: str, via_group_id: str) -> Row:
-    return {"user_id": user_id, "role_id": role_id, "source": source, "via_group_id": via_group_id}
+class _Scratch:
+    """The closure and two frontier tables, temporary, dropped when done."""
+
+    def __init__(self, connection: Connection):
+        self.tables = [
+            StagedTable(connection, table, keys)
+            for table, keys in ((_CLOSURE, _PAIR), (_FRONTIERS[0], _PAIR), (_FRONTIERS[1], _PAIR))
+        ]
+        self.closure = self.tables[0].twin
+        self.frontiers = (self.tables[1].twin, self.tables[2].twin)
+
+    def __enter__(self) -> _Scratch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for table in self.tables:
+            table.drop()
 
 
-def _flush(staged: dict[str, StagedTable], members_rows: list[Row], roles_rows: list[Row]) -> None:
-    staged[model.EFFECTIVE_GROUP_MEMBERS].add(members_rows, distinct=True)
-    staged[model.EFFECTIVE_USER_ROLES].add(roles_rows, distinct=True)
-    members_rows.clear()
-    roles_rows.clear()
+def fill_closure(
+    connection: Connection, links: EffectiveLinks, closure: Table, frontiers: tuple[Table, Table]
+) -> int:
+    """Every (ancestor, descendant, shortest depth), each group its own at depth 0, into the
+    empty `closure`, level by level through the two empty `frontiers`; returns the levels."""
+    groups = links.groups.c.group_id
+    pairs = select(groups.label("ancestor_id"), groups.label("descendant_id"))
+    every_group = pairs.add_columns(literal(0))
+    connection.execute(insert(closure).from_select([*_PAIR, "depth"], every_group))
+    level, (current, following) = 0, frontiers
+    connection.execute(insert(current).from_select(list(_PAIR), pairs))
+    nesting = links.group_nesting
+    while connection.execute(_next_level(current, nesting, closure, following)).rowcount:
+        level += 1
+        found = select(following.c.ancestor_id, following.c.descendant_id, literal(level))
+        connection.execute(insert(closure).from_select([*_PAIR, "depth"], found))
+        connection.execute(delete(current))
+        current, following = following, current
+    connection.execute(delete(current))
+    return level
 
 
-def _stage_permissions(staged: dict[str, StagedTable], role_permissions: StagedTable) -> None:
-    roles = staged[model.EFFECTIVE_USER_ROLES].twin
-    links = role_permissions.twin
+def _next_level(frontier: Table, nesting: Table, closure: Table, into: Table):
+    """The pairs one nesting step below `frontier` that the closure does not hold yet."""
+    child = nesting.c.child_group_id
+    known = and_(closure.c.ancestor_id == frontier.c.ancestor_id, closure.c.descendant_id == child)
     pairs = (
-        select(roles.c.user_id, links.c.permission_id, roles.c.role_id)
-        .join_from(roles, links, links.c.role_id == roles.c.role_id)
+        select(frontier.c.ancestor_id, child)
+        .join_from(frontier, nesting, nesting.c.parent_group_id == frontier.c.descendant_id)
+        .where(~select(literal(1)).select_from(closure).where(known).exists())
         .distinct()
     )
-    permissions = staged[model.EFFECTIVE_USER_PERMISSIONS].twin
-    role_permissions.connection.execute(
-        insert(permissions).from_select(["user_id", "permission_id", "via_role_id"], pairs)
+    # The level's size is its rowcount, which SQLAlchemy keeps for an INSERT only when asked.
+    return insert(into).from_select(list(_PAIR), pairs).execution_options(preserve_rowcount=True)
+
+
+def _members_from(closure: Table, members: Table, into: Table):
+    """(group, user, via group, depth): every member of every group the group contains."""
+    rows = select(
+        closure.c.ancestor_id, members.c.user_id, closure.c.descendant_id, closure.c.depth
+    ).join_from(closure, members, members.c.group_id == closure.c.descendant_id)
+    return insert(into).from_select(["group_id", "user_id", "via_group_id", "depth"], rows)
+
+
+_ROLE_COLUMNS = ["user_id", "role_id", "source", "via_group_id"]
+
+
+def _direct_roles(role_users: Table, into: Table):
+    rows = select(role_users.c.user_id, role_users.c.role_id, literal(DIRECT), literal(""))
+    return insert(into).from_select(_ROLE_COLUMNS, rows)
+
+
+def _group_roles(effective_members: Table, group_roles: Table, into: Table):
+    """Each role of each effective group, for every distinct user the group holds."""
+    members = effective_members
+    rows = (
+        select(members.c.user_id, group_roles.c.role_id, literal(THROUGH_GROUP), members.c.group_id)
+        .join_from(members, group_roles, group_roles.c.group_id == members.c.group_id)
+        .distinct()
     )
+    return insert(into).from_select(_ROLE_COLUMNS, rows)
+
+
+def _permissions(user_roles: Table, role_permissions: Table, into: Table):
+    links = role_permissions
+    rows = (
+        select(user_roles.c.user_id, links.c.permission_id, user_roles.c.role_id)
+        .join_from(user_roles, links, links.c.role_id == user_roles.c.role_id)
+        .distinct()
+    )
+    return insert(into).from_select(["user_id", "permission_id", "via_role_id"], rows)

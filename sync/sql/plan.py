@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Table, func, literal, select
 from sync import model
 from sync.model import UNKNOWN, Fingerprints, LastSuccess
 from sync.sql import schema
-from sync.sql.effective import stage_effective
+from sync.sql.effective import EffectiveLinks, stage_effective_sql
 from sync.sql.twins import Plan, StagedTable, UnchangedPlan
 from sync.transform import TableRows
 
@@ -79,7 +79,7 @@ def plan_run(
     if model.USERS not in planned:
         planned[model.USERS] = users.plan(connection)
     plans = {name: planned[name] for name in model.SYNCED_TABLES}  # in the order they apply
-    return plans | _effective_plans(connection, rows, plans, staged, last, stage)
+    return plans | _effective_plans(connection, plans, staged, last, stage)
 
 
 def _stager(connection: Connection, writing: bool) -> Stage:
@@ -138,7 +138,7 @@ def repaired_tables(last: LastSuccess | None, fingerprints: Fingerprints) -> set
     return set(_same_source(last, fingerprints)) if last else set()
 
 
-def _effective_plans(connection, rows, plans, staged, last, stage: Stage) -> dict[str, Plan]:
+def _effective_plans(connection, plans, staged, last, stage: Stage) -> dict[str, Plan]:
     """The effective tables are a function of the link tables alone (user details and names do
     not matter), written with them in one transaction: when no link changed and they still
     hold what the last successful run wrote (not so right after an upgrade created them, or
@@ -148,10 +148,10 @@ def _effective_plans(connection, rows, plans, staged, last, stage: Stage) -> dic
         stored = _counts(connection, model.EFFECTIVE_TABLES)
         if all(last.counts.get(name) == count for name, count in stored.items()):
             return {name: unchanged_plan(name, count) for name, count in stored.items()}
-    role_permissions = staged.get(model.ROLE_PERMISSIONS)
-    if role_permissions is None:  # not compared, but the effective tables need its twin
-        role_permissions = _staged_rows(stage, rows, model.ROLE_PERMISSIONS)
-    effective = stage_effective(rows, role_permissions, lambda name, _keys: stage(name))
+    # Derived in SQL from the tables that hold this run's links: the staged twins, or, for a
+    # table read unchanged, the table itself (it holds exactly what was read).
+    links = EffectiveLinks.of({name: table.twin for name, table in staged.items()})
+    effective = stage_effective_sql(connection, links, lambda name, _keys: stage(name))
     return {name: table.plan() for name, table in effective.items()}
 
 

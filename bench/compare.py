@@ -1,0 +1,149 @@
+"""Benchmark: authz-sync beside dlt, on the same tenant and the same kind of database.
+
+Run by hand (not part of the test suite; needs `pip install '.[bench]'` for dlt):
+
+    python bench/compare.py                                   # S and M, SQLite and PostgreSQL
+    python bench/compare.py --sizes L --databases sqlite,postgresql,mariadb --latency 0
+    python bench/run.py --dlt ...                             # the same, from the main benchmark
+
+For each size and database it serves one generated tenant from two simulators (Auth0's cap for
+authz-sync; the cap lifted for dlt, which cannot slice the users: bench/dlt_pipeline.py), gives
+each tool a fresh database, and runs them interleaved in child processes: authz-sync's first
+load, dlt's, authz-sync's no-op rerun, dlt's. It prints the wall time and peak RSS of each,
+and the ratios dlt / authz-sync (above 1: authz-sync is faster or smaller).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy.engine import make_url
+
+from bench.run import MEASURE, PEAK, SIZES, fresh_database, run_child
+from sync.simulator import Simulator, generate_tenant
+
+PIPELINE = str(Path(__file__).resolve().parent / "dlt_pipeline.py")
+DLT_DESTINATIONS = {"sqlite": "sqlalchemy", "postgresql": "postgres", "mariadb": "sqlalchemy"}
+LOADED = re.compile(r"dlt loaded (\d+) rows")
+
+
+@dataclass
+class Figures:
+    wall: float
+    peak_rss_mb: float
+    rows: int  # written: authz-sync's rows written, dlt's rows normalized and loaded
+
+
+def sim_env(sim: Simulator, database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHZ_SYNC_")}
+    return env | {
+        "AUTHZ_SYNC_AUTH0_DOMAIN": sim.url,
+        "AUTHZ_SYNC_CLIENT_ID": sim.client_id,
+        "AUTHZ_SYNC_CLIENT_SECRET": sim.client_secret,
+        "AUTHZ_SYNC_EXTENSION_URL": sim.api_url,
+        "AUTHZ_SYNC_DATABASE_URL": database_url,
+        "RUNTIME__DLTHUB_TELEMETRY": "false",
+    }
+
+
+def authz_sync(sim: Simulator, url: str) -> Figures:
+    figures = run_child(sim_env(sim, url))
+    return Figures(figures.wall, figures.peak_rss_mb, figures.rows)
+
+
+def dlt_run(sim: Simulator, kind: str, url: str, pipelines_dir: str) -> Figures:
+    """bench/dlt_pipeline.py in a child process, measured like authz-sync's."""
+    started = time.monotonic()
+    command = [sys.executable, "-c", MEASURE, sys.executable, PIPELINE]
+    command += [DLT_DESTINATIONS[kind], dlt_url(kind, url), pipelines_dir]
+    child = subprocess.run(command, env=sim_env(sim, url), capture_output=True, text=True)
+    wall = time.monotonic() - started
+    if child.returncode != 0:
+        raise SystemExit(f"dlt failed ({child.returncode}): {child.stderr.strip()[-800:]}")
+    peak = int(PEAK.search(child.stderr).group(1)) / 1024
+    return Figures(wall, peak, int(LOADED.search(child.stdout).group(1)))
+
+
+def dlt_url(kind: str, url: str) -> str:
+    """dlt's postgres destination takes a plain URL (it brings its own driver) and insists on
+    a password, which a server that trusts local connections ignores."""
+    if kind != "postgresql":
+        return url
+    parsed = make_url(url)
+    return parsed.set(
+        drivername="postgresql", password=parsed.password or "unused"
+    ).render_as_string(hide_password=False)
+
+
+def compare(size: str, kind: str, latency: float, workdir: Path) -> dict[str, Figures]:
+    tenant = generate_tenant(**SIZES[size])
+    tenant.index_created_at()
+    ours, ours_drop = fresh_database(kind, workdir)
+    theirs, theirs_drop = fresh_database(kind, workdir)
+    ours_url, theirs_url = (u.render_as_string(hide_password=False) for u in (ours, theirs))
+    pipelines = tempfile.mkdtemp(dir=workdir)
+    try:
+        with (
+            Simulator(tenant, latency=latency) as capped,
+            Simulator(tenant, latency=latency, search_cap=None) as uncapped,
+        ):
+            return {
+                "authz-sync first": authz_sync(capped, ours_url),
+                "dlt first": dlt_run(uncapped, kind, theirs_url, pipelines),
+                "authz-sync rerun": authz_sync(capped, ours_url),
+                "dlt rerun": dlt_run(uncapped, kind, theirs_url, pipelines),
+            }
+    finally:
+        ours_drop()
+        theirs_drop()
+
+
+HEADER = (
+    "| tenant (users / groups / memberships) | database | first load s (dlt / authz-sync) | "
+    "no-op rerun s | peak RSS MB | rows written |\n|---|---|---|---|---|---|"
+)
+
+
+def row(size: str, kind: str, latency: float, f: dict[str, Figures]) -> str:
+    shape = SIZES[size]
+    tenant = f"{size}: {shape['users']:,} / {shape['groups']:,} / {shape['memberships']:,}"
+    a1, d1, a2, d2 = (
+        f[k] for k in ("authz-sync first", "dlt first", "authz-sync rerun", "dlt rerun")
+    )
+    peak_ours = max(a1.peak_rss_mb, a2.peak_rss_mb)
+    peak_theirs = max(d1.peak_rss_mb, d2.peak_rss_mb)
+    return (
+        f"| {tenant}, {latency * 1000:.0f} ms | {kind} "
+        f"| {d1.wall:.1f} / {a1.wall:.1f} = **{d1.wall / a1.wall:.2f}x** "
+        f"| {d2.wall:.1f} / {a2.wall:.1f} = **{d2.wall / a2.wall:.2f}x** "
+        f"| {peak_theirs:.0f} / {peak_ours:.0f} = {peak_theirs / peak_ours:.2f}x "
+        f"| {d1.rows:,} / {a1.rows:,} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="S,M", help="comma-separated: S, M, L, XL")
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
+    args = parser.parse_args(argv)
+    print(HEADER, flush=True)
+    with tempfile.TemporaryDirectory() as workdir:
+        for size in args.sizes.split(","):
+            for kind in args.databases.split(","):
+                figures = compare(size.strip(), kind.strip(), args.latency, Path(workdir))
+                print(row(size.strip(), kind.strip(), args.latency, figures), flush=True)
+
+
+if __name__ == "__main__":
+    main()
