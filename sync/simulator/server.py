@@ -57,8 +57,13 @@ class RequestRecord:
     at: float = field(default_factory=time.time)
 
 
-def _fingerprint(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()[:12]
+def _fingerprint(secret: str | None) -> str | None:
+    """Tells tokens apart in the record without keeping them (None: no token)."""
+    return secret and hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
+def _redacted(headers: dict[str, str]) -> dict[str, str]:
+    return {k: ("<redacted>" if k == "authorization" else v) for k, v in headers.items()}
 
 
 def _bearer(headers: dict[str, str]) -> str | None:
@@ -66,6 +71,26 @@ def _bearer(headers: dict[str, str]) -> str | None:
     scheme, _, token = headers.get("authorization", "").strip().partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
+
+
+def _token_request(headers: dict[str, str], body: bytes) -> dict[str, Any] | Reply:
+    """The token request's fields (JSON or form body, client in Basic auth or the body); an
+    error Reply when the JSON cannot be read."""
+    if "json" in headers.get("content-type", ""):
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError:
+            return r.token_error(400, "invalid_request", "Invalid JSON body")
+        if not isinstance(data, dict):
+            return r.token_error(400, "invalid_request", "Invalid JSON body")
+    else:
+        form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        data = {k: v[0] for k, v in form.items()}
+    basic = headers.get("authorization", "")
+    if basic.lower().startswith("basic ") and "client_id" not in data:
+        decoded = base64.b64decode(basic[6:].strip() + "==").decode("utf-8", "replace")
+        data["client_id"], _, data["client_secret"] = decoded.partition(":")
+    return data
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -120,18 +145,25 @@ class Simulator:
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.tenant = tenant
+        # The client the token endpoint knows, and what its tokens grant.
         self.client_id = client_id
         self.client_secret = client_secret
         self.audience = audience
         self.scopes = tuple(scopes)
         self.token_lifetime = token_lifetime
+        # How the API answers: may be changed while it runs.
         self.latency = latency
         self.rate_limit = rate_limit
         self.rate_limit_burst = rate_limit_burst
         self.retry_after_header = retry_after_header
+        # Where it listens.
         self.host = host
         self.port = port
         self.tls = tls  # a server-side context: serve https (to test certificate checks)
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """What the running server accumulates: requests, tokens, faults, the socket."""
         self.before_response: Callable[[RequestRecord], None] | None = None
         self.lock = threading.RLock()
         self.requests: list[RequestRecord] = []
@@ -204,17 +236,6 @@ class Simulator:
         """The extension API URL, as shown in the extension's settings."""
         return self.url + "/api"
 
-    def connection_settings(self) -> dict[str, str]:
-        """What a client needs to talk to this simulator (for a CLI to print or write)."""
-        return {
-            "domain_url": self.url,
-            "token_url": self.url + "/oauth/token",
-            "api_url": self.api_url,
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "audience": self.audience,
-        }
-
     # --- test controls ------------------------------------------------------------------------
 
     @property
@@ -271,16 +292,6 @@ class Simulator:
         with self.lock:
             return self._faults.add(fault)
 
-    def clear_faults(self) -> None:
-        with self.lock:
-            self._faults.clear()
-
-    def reset_counters(self) -> None:
-        """Forget recorded requests and the 429 count (tokens and faults are kept)."""
-        with self.lock:
-            self.requests.clear()
-            self.rate_limited = 0
-
     def api_requests(self, path_regex: str = r"^/api/") -> list[RequestRecord]:
         """Recorded requests whose raw path matches, e.g. to count calls per endpoint."""
         pattern = re.compile(path_regex)
@@ -307,13 +318,8 @@ class Simulator:
             return
 
         token = _bearer(headers)
-        shown = {k: ("<redacted>" if k == "authorization" else v) for k, v in headers.items()}
-        record = RequestRecord(method, raw_path, query, shown, token and _fingerprint(token))
-        with self.lock:
-            if len(self.requests) >= self.max_recorded:
-                del self.requests[: len(self.requests) // 2]
-            self.requests.append(record)
-            fault = self._faults.pick(method, raw_path)
+        record = RequestRecord(method, raw_path, query, _redacted(headers), _fingerprint(token))
+        fault = self._record(record)
         if fault is not None:
             record.fault = fault.kind
             if fault.kind == "delay":
@@ -332,6 +338,14 @@ class Simulator:
             reply = r.route_not_found()
         record.status = reply.status
         self._send(handler, reply)
+
+    def _record(self, record: RequestRecord) -> Fault | None:
+        """Keep the request (the recent ones only) and pick the fault it triggers, if any."""
+        with self.lock:
+            if len(self.requests) >= self.max_recorded:
+                del self.requests[: len(self.requests) // 2]
+            self.requests.append(record)
+            return self._faults.pick(record.method, record.path)
 
     def _internal(self, path: str) -> Reply:
         """``/_sim/health`` and ``/_sim/truth``: no auth, not recorded, never faulted."""
@@ -394,20 +408,22 @@ class Simulator:
 
     def _token(self, headers: dict[str, str], body: bytes) -> Reply:
         """The client-credentials grant, with Auth0's error answers."""
-        if "json" in headers.get("content-type", ""):
-            try:
-                data = json.loads(body or b"{}")
-            except ValueError:
-                return r.token_error(400, "invalid_request", "Invalid JSON body")
-            if not isinstance(data, dict):
-                return r.token_error(400, "invalid_request", "Invalid JSON body")
-        else:
-            form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-            data = {k: v[0] for k, v in form.items()}
-        basic = headers.get("authorization", "")
-        if basic.lower().startswith("basic ") and "client_id" not in data:
-            decoded = base64.b64decode(basic[6:].strip() + "==").decode("utf-8", "replace")
-            data["client_id"], _, data["client_secret"] = decoded.partition(":")
+        data = _token_request(headers, body)
+        if isinstance(data, Reply):
+            return data
+        refused = self._refuse_grant(data)
+        if refused is not None:
+            return refused
+        body_out = {
+            "access_token": self.issue_token(),
+            "token_type": "Bearer",
+            "expires_in": int(self.token_lifetime),
+            "scope": " ".join(self.scopes),
+        }
+        return Reply(200, body_out, {"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    def _refuse_grant(self, data: dict[str, Any]) -> Reply | None:
+        """Auth0's answer to a token request it refuses; None when it grants the token."""
         grant = data.get("grant_type")
         if not grant:
             return r.token_error(400, "invalid_request", "Missing required parameter: grant_type")
@@ -427,14 +443,7 @@ class Simulator:
             return r.token_error(403, "access_denied", message)
         if audience != self.audience:
             return r.token_wrong_audience(str(audience))
-        token = self.issue_token()
-        body_out = {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": int(self.token_lifetime),
-            "scope": " ".join(self.scopes),
-        }
-        return Reply(200, body_out, {"Cache-Control": "no-store", "Pragma": "no-cache"})
+        return None
 
     def _apply_fault(
         self, handler: BaseHTTPRequestHandler, fault: Fault, record: RequestRecord
