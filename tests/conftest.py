@@ -1,5 +1,5 @@
 """Shared fixtures: a fresh, real database per test on every configured server, and a tenant
-served by the simulator over HTTP.
+served by the simulator over HTTP (its size set by a module's `tenant` marker).
 
 SQLite always runs. PostgreSQL and MariaDB run when their server URL is given
 (AUTHZ_SYNC_TEST_POSTGRESQL_URL, AUTHZ_SYNC_TEST_MYSQL_URL — `.ci/run` sets both); otherwise
@@ -81,19 +81,28 @@ def sqlite_url(tmp_path) -> URL:
     return make_url(f"sqlite:///{tmp_path / 'authz.db'}")
 
 
-@pytest.fixture
-def tenant_size() -> dict[str, int]:
-    """The size of `tenant`; a test module sets its own with a fixture of the same name."""
-    return {"users": 300, "groups": 30, "memberships": 600, "roles": 10, "permissions": 25}
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers", "tenant(**size): generate_tenant's arguments for the `tenant` fixture"
+    )
+    config.addinivalue_line("markers", "simulator(**options): Simulator options for `sim`")
+
+
+def _marked(request, name: str) -> dict:
+    marker = request.node.get_closest_marker(name)
+    return marker.kwargs if marker else {}
 
 
 @pytest.fixture
-def tenant(tenant_size):
-    return generate_tenant(**tenant_size)
+def tenant(request):
+    """A generated tenant, 300 users by default; a module sets its own size with
+    `pytestmark = pytest.mark.tenant(users=..., groups=...)`."""
+    return generate_tenant(**_marked(request, "tenant"))
 
 
 @pytest.fixture
-def sim(tenant):
-    """`tenant` served over HTTP; tests change `tenant` between runs to change the source."""
-    with Simulator(tenant) as simulator:
+def sim(request, tenant):
+    """`tenant` served over HTTP; tests change `tenant` between runs to change the source.
+    `pytest.mark.simulator(client_secret=...)` passes options to the Simulator."""
+    with Simulator(tenant, **_marked(request, "simulator")) as simulator:
         yield simulator

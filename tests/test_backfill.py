@@ -13,14 +13,9 @@ from e2e import authz_sync, command_env
 from sqlalchemy import create_engine, select
 
 from sync.runner.backfill import CHECKPOINT
-from sync.simulator import Simulator, generate_tenant
 from sync.sql import schema
 
-
-@pytest.fixture
-def sim():
-    with Simulator(generate_tenant(users=260, groups=10, memberships=300)) as simulator:
-        yield simulator
+pytestmark = pytest.mark.tenant(users=260, groups=10, memberships=300)
 
 
 def profiles(database_url) -> dict[str, dict]:

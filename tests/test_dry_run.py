@@ -9,16 +9,10 @@ import pytest
 from e2e import authz_sync, command_env, ledger, read_tables
 from sqlalchemy import create_engine, inspect, select
 
-from sync.simulator import Simulator, generate_tenant
 from sync.sql import schema
 
 SIZE = {"users": 250, "groups": 20, "memberships": 500, "roles": 6, "permissions": 12}
-
-
-@pytest.fixture
-def sim():
-    with Simulator(generate_tenant(**SIZE)) as simulator:
-        yield simulator
+pytestmark = pytest.mark.tenant(**SIZE)
 
 
 def everything(database_url) -> dict:

@@ -17,28 +17,15 @@ import threading
 import time
 
 import pytest
-from e2e import (
-    Result,
-    assert_tables_equal,
-    authz_sync,
-    command_env,
-    ledger,
-    read_tables,
-    sorted_truth,
-)
+from e2e import Result, assert_synced, authz_sync, command_env, finish, ledger, read_tables, start
 from sqlalchemy import create_engine, text
 
-from sync.simulator import Simulator, generate_tenant, ground_truth
+from sync.simulator import Simulator
 
 SECRET = "fault-matrix-client-secret-0451"
 SIZE = {"users": 400, "groups": 30, "memberships": 800, "roles": 8, "permissions": 20}
 EMPTY_USERS = {"users": [], "start": 0, "limit": 100, "length": 0, "total": 0}
-
-
-@pytest.fixture
-def sim():
-    with Simulator(generate_tenant(**SIZE), client_secret=SECRET) as simulator:
-        yield simulator
+pytestmark = [pytest.mark.tenant(**SIZE), pytest.mark.simulator(client_secret=SECRET)]
 
 
 class Scenario:
@@ -64,9 +51,18 @@ class Scenario:
         self.outputs.append(result.output)
         return result
 
+    def start(self) -> subprocess.Popen:
+        """The run under test, in the background (to signal, block or race it)."""
+        return start("run", env=self.env)
+
+    def finish(self, process: subprocess.Popen) -> Result:
+        result = finish(process, timeout=60)
+        self.outputs.append(result.output)
+        return result
+
     def assert_completed(self, result: Result) -> None:
         assert result.exit_code == 0, result.output
-        assert_tables_equal(read_tables(self.url), sorted_truth(ground_truth(self.sim.tenant)))
+        assert_synced(self.url, self.sim.tenant)
         assert ledger(self.url)[-1]["status"] == "succeeded"
         self.assert_no_secrets()
 
@@ -246,20 +242,6 @@ def test_too_many_deletes_are_refused_with_a_sample(sim, database_url):
 # --- the database fails, signals, kill -9, two runs ------------------------------------------
 
 
-def _popen(scenario: Scenario) -> subprocess.Popen:
-    return subprocess.Popen(
-        ["authz-sync", "run"], env=scenario.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-
-
-def _finish(scenario: Scenario, process: subprocess.Popen) -> Result:
-    stdout, stderr = process.communicate(timeout=60)
-    result = Result(process.returncode, stdout, stderr)
-    scenario.outputs.append(result.output)
-    return result
-
-
 def _wait_for(condition, timeout=30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -274,10 +256,10 @@ def test_a_signal_during_fetch_aborts_cleanly(sim, database_url, sig, code, name
     scenario = Scenario(sim, database_url)
     sim.latency = 0.3
     pages_before = len(sim.api_requests(r"^/api/users$"))
-    process = _popen(scenario)
+    process = scenario.start()
     _wait_for(lambda: len(sim.api_requests(r"^/api/users$")) >= pages_before + 2)
     process.send_signal(sig)
-    result = _finish(scenario, process)
+    result = scenario.finish(process)
     scenario.assert_untouched(result, code, f"interrupted by {name}", status="aborted")
 
 
@@ -321,7 +303,7 @@ def _start_blocked_in_apply(scenario: Scenario) -> tuple[subprocess.Popen, Table
     runs_before = len(ledger(scenario.url))
     requests_before = len(scenario.sim.api_requests())
     scenario.sim.latency = 0.15  # the fetch outlasts taking the lock, however loaded the host
-    process = _popen(scenario)
+    process = scenario.start()
     blocker = TableBlocker(scenario.url)
     try:
         _wait_for(lambda: len(ledger(scenario.url)) > runs_before)  # its ledger row exists
@@ -346,7 +328,7 @@ def test_a_signal_during_apply_rolls_back(sim, database_url, sig, code, name):
     process.send_signal(sig)
     time.sleep(0.3)
     blocker.release()
-    result = _finish(scenario, process)
+    result = scenario.finish(process)
     scenario.assert_untouched(result, code, f"interrupted by {name}", status="aborted")
 
 
@@ -357,7 +339,7 @@ def test_a_run_waits_for_a_concurrent_writer_instead_of_failing(sim, database_ur
     scenario = Scenario(sim, database_url)
     process, blocker = _start_blocked_in_apply(scenario)
     blocker.release()
-    scenario.assert_completed(_finish(scenario, process))
+    scenario.assert_completed(scenario.finish(process))
 
 
 def test_kill_9_during_apply_loses_nothing_and_the_next_run_recovers(sim, database_url):
@@ -390,13 +372,13 @@ def test_two_runs_at_the_same_moment_do_not_overlap(sim, database_url):
     # The first run to read the groups holds the lock for two seconds more: the runs overlap
     # however slowly the second process starts on a busy machine.
     sim.add_fault(r"^/api/groups$", "delay", delay=2.0)
-    first, second = _popen(scenario), _popen(scenario)
-    results = [_finish(scenario, first), _finish(scenario, second)]
+    first, second = scenario.start(), scenario.start()
+    results = [scenario.finish(first), scenario.finish(second)]
     codes = sorted(result.exit_code for result in results)
     assert codes == [0, 75], [r.output for r in results]
     loser = next(r for r in results if r.exit_code == 75)
     assert "another authz-sync run is using" in loser.stderr
-    assert_tables_equal(read_tables(database_url), sorted_truth(ground_truth(sim.tenant)))
+    assert_synced(database_url, sim.tenant)
     assert [run["status"] for run in ledger(database_url)] == ["succeeded", "succeeded"]
     scenario.assert_no_secrets()
 

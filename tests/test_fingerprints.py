@@ -7,13 +7,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from e2e import assert_tables_equal, authz_sync, command_env, ledger, read_tables, sorted_truth
+from e2e import assert_synced, authz_sync, command_env, ledger
 from sqlalchemy import create_engine, delete, insert, select, update
 
 from sync import __version__
 from sync.fingerprint import RowSum
 from sync.model import Fingerprints
-from sync.simulator import ground_truth
 from sync.sql import revisions, schema
 from sync.sql.engine import open_engine
 from sync.sql.ledger import keep_windows_of, last_success, utcnow, windows_to_json
@@ -21,11 +20,7 @@ from sync.sql.ledger import keep_windows_of, last_success, utcnow, windows_to_js
 # Past the 1000-user cap, so users are read in windows.
 SIZE = {"users": 1200, "groups": 40, "memberships": 1500, "roles": 8, "permissions": 20}
 SKIPPED = re.compile(r"(\d+) of (\d+) tables not compared")
-
-
-@pytest.fixture
-def tenant_size():
-    return SIZE
+pytestmark = pytest.mark.tenant(**SIZE)
 
 
 def run(env: dict[str, str], *args: str) -> tuple[int, str]:
@@ -64,7 +59,7 @@ def test_a_rerun_compares_nothing_and_a_change_compares_only_what_it_touches(
     skipped, output = run(env)
     assert skipped == len(schema.SYNCED_TABLES) - 1
     assert "0 inserted, 1 updated, 0 deleted" in output
-    assert_tables_equal(read_tables(database_url), sorted_truth(ground_truth(tenant)))
+    assert_synced(database_url, tenant)
 
 
 def test_a_deleted_user_is_flagged_an_orphan_although_the_groups_did_not_change(
@@ -86,13 +81,12 @@ def test_a_deleted_user_is_flagged_an_orphan_although_the_groups_did_not_change(
         ).all()
     engine.dispose()
     assert flags and all(flags)
-    assert_tables_equal(read_tables(database_url), sorted_truth(ground_truth(tenant)))
+    assert_synced(database_url, tenant)
 
 
 def test_a_table_changed_by_hand_is_put_right(sim, tenant, database_url):
     env = command_env(sim, database_url)
     run(env)
-    truth = sorted_truth(ground_truth(tenant))
     group_id = tenant.groups[0]["_id"]
     groups = schema.groups
 
@@ -101,7 +95,7 @@ def test_a_table_changed_by_hand_is_put_right(sim, tenant, database_url):
     skipped, output = run(env)
     assert skipped == len(schema.SYNCED_TABLES) - 1
     assert "1 inserted, 0 updated, 0 deleted" in output
-    assert_tables_equal(read_tables(database_url), truth)
+    assert_synced(database_url, tenant)
 
     # An edit in place keeps the count: only --compare-all sees it (as the README says).
     execute(
@@ -113,7 +107,7 @@ def test_a_table_changed_by_hand_is_put_right(sim, tenant, database_url):
     skipped, output = run(env, "--compare-all")
     assert skipped == 0
     assert "0 inserted, 1 updated, 0 deleted" in output
-    assert_tables_equal(read_tables(database_url), truth)
+    assert_synced(database_url, tenant)
 
 
 def test_another_version_s_run_is_not_trusted(sim, sqlite_url):

@@ -9,19 +9,17 @@ installed it must accept the file too.
 from __future__ import annotations
 
 import html
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from e2e import assert_asks_for_db_upgrade, authz_sync, create_schema, database_env
 from sqlalchemy.engine import URL
 
 from sync.cli.graph import build_hierarchy, descendants, subtree, to_dot, to_mermaid
-from sync.sql import revisions, schema
-from sync.sql.engine import open_engine
+from sync.sql import schema
 from sync.sql.ledger import utcnow
 
 ALL = "55555555-5555-4555-8555-555555555555"
@@ -91,27 +89,6 @@ EXPECTED_MERMAID = """flowchart TD
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def authz_sync(url: URL, *args: str) -> subprocess.CompletedProcess[str]:
-    """The installed command, with only this database configured (no stray AUTHZ_SYNC_*)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHZ_SYNC_")}
-    env["AUTHZ_SYNC_DATABASE_URL"] = url.render_as_string(hide_password=False)
-    return subprocess.run(
-        ["authz-sync", *args],
-        env=env,
-        capture_output=True,
-        encoding="utf-8",
-        timeout=60,
-    )
-
-
-def create_schema(url: URL) -> None:
-    engine = open_engine(url)
-    try:
-        revisions.upgrade(engine)
-    finally:
-        engine.dispose()
-
-
 def effective_rows() -> list[dict]:
     """What effective.py derives: each group's members, directly or via any nested group."""
     children: dict[str, list[str]] = {}
@@ -134,31 +111,18 @@ def effective_rows() -> list[dict]:
 
 def fill(url: URL) -> URL:
     """The schema and the groups above, inserted as a sync would have written them."""
-    create_schema(url)
-    engine = open_engine(url)
-    try:
-        with engine.begin() as connection:
-            now = utcnow()
-            connection.execute(
-                insert(schema.groups),
-                [{"group_id": g, "name": n, "changed_at": now} for g, n in NAMES.items()],
-            )
-            connection.execute(
-                insert(schema.group_nesting),
-                [{"parent_group_id": p, "child_group_id": c} for p, c in NESTING],
-            )
-            connection.execute(
-                insert(schema.group_members),
-                [
-                    {"group_id": g, "user_id": u, "is_orphan": False}
-                    for g, users in MEMBERS.items()
-                    for u in users
-                ],
-            )
-            connection.execute(insert(schema.effective_group_members), effective_rows())
-    finally:
-        engine.dispose()
-    return url
+    now = utcnow()
+    rows = {
+        schema.groups: [{"group_id": g, "name": n, "changed_at": now} for g, n in NAMES.items()],
+        schema.group_nesting: [{"parent_group_id": p, "child_group_id": c} for p, c in NESTING],
+        schema.group_members: [
+            {"group_id": g, "user_id": u, "is_orphan": False}
+            for g, users in MEMBERS.items()
+            for u in users
+        ],
+        schema.effective_group_members: effective_rows(),
+    }
+    return create_schema(url, rows)
 
 
 @pytest.fixture
@@ -266,8 +230,8 @@ def expected_labels(group_ids) -> dict[str, str]:
 
 
 def test_dot_shows_every_group_counts_and_nesting(filled_url):
-    done = authz_sync(filled_url, "graph")
-    assert done.returncode == 0, done.stderr
+    done = authz_sync("graph", env=database_env(filled_url))
+    assert done.exit_code == 0, done.stderr
     assert done.stderr == ""
     assert done.stdout == EXPECTED_DOT
     nodes, edges = parse_dot(done.stdout)
@@ -283,8 +247,8 @@ def test_dot_shows_every_group_counts_and_nesting(filled_url):
 
 
 def test_mermaid_uses_safe_ids_and_entities(filled_sqlite_url):
-    done = authz_sync(filled_sqlite_url, "graph", "--format", "mermaid")
-    assert done.returncode == 0, done.stderr
+    done = authz_sync("graph", "--format", "mermaid", env=database_env(filled_sqlite_url))
+    assert done.exit_code == 0, done.stderr
     assert done.stdout == EXPECTED_MERMAID
     group_ids, labels, edges = parse_mermaid(done.stdout)
     assert set(group_ids.values()) == set(NAMES)
@@ -294,8 +258,9 @@ def test_mermaid_uses_safe_ids_and_entities(filled_sqlite_url):
 
 def test_group_follows_a_cycle_and_stops(filled_sqlite_url):
     """Starting inside the cycle reaches the whole cycle and nothing above it."""
-    done = authz_sync(filled_sqlite_url, "graph", "--group", AWK, "--format", "mermaid")
-    assert done.returncode == 0, done.stderr
+    env = database_env(filled_sqlite_url)
+    done = authz_sync("graph", "--group", AWK, "--format", "mermaid", env=env)
+    assert done.exit_code == 0, done.stderr
     group_ids, labels, edges = parse_mermaid(done.stdout)
     cycle = {ENG, AWK, MULTI}
     assert {group_ids[node]: label for node, label in labels.items()} == expected_labels(cycle)
@@ -306,8 +271,9 @@ def test_group_follows_a_cycle_and_stops(filled_sqlite_url):
 
 def test_group_without_members_or_children(filled_sqlite_url, tmp_path):
     target = tmp_path / "empty.dot"
-    done = authz_sync(filled_sqlite_url, "graph", "--group", EMPTY, "--output", str(target))
-    assert done.returncode == 0, done.stderr
+    env = database_env(filled_sqlite_url)
+    done = authz_sync("graph", "--group", EMPTY, "--output", str(target), env=env)
+    assert done.exit_code == 0, done.stderr
     assert done.stdout == ""
     nodes, edges = parse_dot(target.read_text(encoding="utf-8"))
     assert nodes == {EMPTY: "Empty\n0 members, 0 with nested"}
@@ -316,34 +282,29 @@ def test_group_without_members_or_children(filled_sqlite_url, tmp_path):
 
 def test_an_empty_database_is_an_empty_graph(sqlite_url):
     create_schema(sqlite_url)
-    dot = authz_sync(sqlite_url, "graph")
-    mermaid = authz_sync(sqlite_url, "graph", "--format", "mermaid")
-    assert (dot.returncode, dot.stdout) == (0, "digraph authz_groups {\n  node [shape=box];\n}\n")
-    assert (mermaid.returncode, mermaid.stdout) == (0, "flowchart TD\n")
+    dot = authz_sync("graph", env=database_env(sqlite_url))
+    mermaid = authz_sync("graph", "--format", "mermaid", env=database_env(sqlite_url))
+    assert (dot.exit_code, dot.stdout) == (0, "digraph authz_groups {\n  node [shape=box];\n}\n")
+    assert (mermaid.exit_code, mermaid.stdout) == (0, "flowchart TD\n")
 
 
 def test_a_database_without_the_schema_says_how_to_create_it(database_url):
     if database_url.get_backend_name() == "sqlite":
         Path(database_url.database).touch()  # an existing, empty SQLite database
-    done = authz_sync(database_url, "graph")
-    assert done.returncode == 78
-    assert done.stdout == ""
-    assert done.stderr.startswith("Error: the database ")
-    assert "has no authz-sync tables yet: run `authz-sync db upgrade`" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert_asks_for_db_upgrade(authz_sync("graph", env=database_env(database_url)))
 
 
 def test_a_missing_sqlite_file_is_not_created(sqlite_url):
-    done = authz_sync(sqlite_url, "graph")
-    assert done.returncode == 78
+    done = authz_sync("graph", env=database_env(sqlite_url))
+    assert done.exit_code == 78
     assert f"Error: the database file {sqlite_url.database} does not exist" in done.stderr
     assert not Path(sqlite_url.database).exists()
 
 
 def test_an_unknown_group_is_a_command_line_error(sqlite_url):
     create_schema(sqlite_url)
-    done = authz_sync(sqlite_url, "graph", "--group", "no-such-group")
-    assert done.returncode == 2
+    done = authz_sync("graph", "--group", "no-such-group", env=database_env(sqlite_url))
+    assert done.exit_code == 2
     assert done.stderr == "Error: --group no-such-group: no such group id in authz_groups\n"
 
 

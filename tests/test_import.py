@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from e2e import (
+    assert_synced,
     assert_tables_equal,
     authz_sync,
     command_env,
@@ -38,11 +39,7 @@ SUMMARY = re.compile(
     r"(; \d+ warnings \(-v lists them\))?\n"
 )
 HOW_TO_GET_ONE = "give the file the extension's Export button saves"
-
-
-@pytest.fixture
-def tenant_size():
-    return SIZE
+pytestmark = pytest.mark.tenant(**SIZE)
 
 
 def save_export(sim: Simulator, path: Path) -> Path:
@@ -127,7 +124,7 @@ def test_import_loads_the_export_and_keeps_the_users(sim, tenant, database_url, 
     assert len(sim.requests) == requests_before  # the file, not the API
 
     # Orphans are judged against the stored users: the new member is one, the others are not.
-    assert_tables_equal(read_tables(database_url), sorted_truth(ground_truth(tenant)))
+    assert_synced(database_url, tenant)
     assert all_rows(database_url, schema.users.name) == users_before
 
     last = ledger(database_url)[-1]

@@ -29,6 +29,7 @@ from sync.source.users import UserReader
 BAR = "━"
 CURSOR = re.compile(r"\x1b\[[0-9;]*[ABKGJ]|\r")  # line erased, cursor moved: a new line
 STYLE = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")  # colours, cursor shown/hidden
+pytestmark = pytest.mark.tenant(users=1500, groups=60, memberships=3000, roles=12, permissions=30)
 
 
 def on_terminal(*args: str, env: dict[str, str], timeout: float = 120) -> tuple[int, str, str]:
@@ -71,14 +72,6 @@ def on_terminal(*args: str, env: dict[str, str], timeout: float = 120) -> tuple[
 
 def bar_lines(shown: str, name: str) -> list[str]:
     return [line for line in shown.splitlines() if re.match(rf"{name} +{BAR}+ ", line)]
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with Simulator(
-        generate_tenant(users=1500, groups=60, memberships=3000, roles=12, permissions=30)
-    ) as simulator:
-        yield simulator
 
 
 def test_a_run_on_a_terminal_draws_a_bar_per_step_with_logs_above(sim, sqlite_url):

@@ -12,19 +12,14 @@ import pytest
 from e2e import authz_sync, command_env, ledger
 from sqlalchemy import bindparam, create_engine, text
 
-from sync.simulator import Simulator, generate_tenant
+from sync.simulator import Simulator
 from sync.sql.schema import Timestamp
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 RECIPE = re.compile(r"<!-- recipe: ([\w-]+) -->\s*```sql\n(.*?)```", re.S)
 RECIPES = dict(RECIPE.findall(README.read_text()))
 SIZE = {"users": 300, "groups": 30, "memberships": 700, "roles": 8, "permissions": 20}
-
-
-@pytest.fixture
-def sim():
-    with Simulator(generate_tenant(**SIZE)) as simulator:
-        yield simulator
+pytestmark = pytest.mark.tenant(**SIZE)
 
 
 class Extension:

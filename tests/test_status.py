@@ -4,17 +4,14 @@ database of each kind, as a table and as JSON, with a failed run whose error has
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from e2e import assert_asks_for_db_upgrade, authz_sync, create_schema, database_env
 from sqlalchemy.engine import URL
 
-from sync.sql import revisions, schema
-from sync.sql.engine import open_engine
+from sync.sql import schema
 
 COUNTS = {
     "authz_users": {"fetched": 1200, "inserted": 1200, "updated": 0, "deleted": 0, "unchanged": 0}
@@ -106,49 +103,28 @@ LINES = {
 }
 
 
-def authz_sync(url: URL, *args: str) -> subprocess.CompletedProcess[str]:
-    """The installed command, with only this database configured (no stray AUTHZ_SYNC_*)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHZ_SYNC_")}
-    env["AUTHZ_SYNC_DATABASE_URL"] = url.render_as_string(hide_password=False)
-    return subprocess.run(
-        ["authz-sync", *args], env=env, capture_output=True, encoding="utf-8", timeout=60
-    )
-
-
-def create_schema(url: URL, runs: list[dict]) -> URL:
-    engine = open_engine(url)
-    try:
-        revisions.upgrade(engine)
-        if runs:
-            with engine.begin() as connection:
-                connection.execute(insert(schema.sync_runs), runs)
-    finally:
-        engine.dispose()
-    return url
-
-
 @pytest.fixture
 def ledger_url(database_url: URL) -> URL:
     """On every database: timestamps, JSON and float columns come back differently."""
-    return create_schema(database_url, RUNS)
+    return create_schema(database_url, {schema.sync_runs: RUNS})
 
 
 def test_table_newest_first_with_the_errors_first_line(ledger_url):
-    done = authz_sync(ledger_url, "status")
-    assert done.returncode == 0, done.stderr
+    done = authz_sync("status", env=database_env(ledger_url))
+    assert done.exit_code == 0, done.stderr
     assert done.stderr == ""
     assert done.stdout.splitlines() == [HEADER, LINES[4], LINES[3], LINES[2], LINES[1]]
 
 
 def test_limit_keeps_the_newest(sqlite_url):
-    create_schema(sqlite_url, RUNS)
-    done = authz_sync(sqlite_url, "status", "--limit", "2")
+    create_schema(sqlite_url, {schema.sync_runs: RUNS})
+    done = authz_sync("status", "--limit", "2", env=database_env(sqlite_url))
     assert done.stdout.splitlines() == [HEADER, LINES[4], LINES[3]]
 
 
 def test_json_has_every_column_unshortened(ledger_url):
-    done = authz_sync(ledger_url, "status", "--json")
-    assert done.returncode == 0, done.stderr
+    done = authz_sync("status", "--json", env=database_env(ledger_url))
+    assert done.exit_code == 0, done.stderr
     runs = json.loads(done.stdout)
     assert [run["run_id"] for run in runs] == [4, 3, 2, 1]
     columns = {column.name for column in schema.sync_runs.columns}
@@ -169,27 +145,22 @@ def test_json_has_every_column_unshortened(ledger_url):
 
 
 def test_no_runs_yet(sqlite_url):
-    create_schema(sqlite_url, [])
-    table = authz_sync(sqlite_url, "status")
-    machine = authz_sync(sqlite_url, "status", "--json")
-    assert (table.returncode, table.stdout) == (0, "no runs yet\n")
-    assert (machine.returncode, json.loads(machine.stdout)) == (0, [])
+    create_schema(sqlite_url)
+    table = authz_sync("status", env=database_env(sqlite_url))
+    machine = authz_sync("status", "--json", env=database_env(sqlite_url))
+    assert (table.exit_code, table.stdout) == (0, "no runs yet\n")
+    assert (machine.exit_code, json.loads(machine.stdout)) == (0, [])
 
 
 def test_a_database_without_the_schema_says_how_to_create_it(sqlite_url):
     """SQLite only: test_graph.py runs the same check (readonly.py) on every database."""
     Path(sqlite_url.database).touch()  # an existing, empty SQLite database
-    done = authz_sync(sqlite_url, "status")
-    assert done.returncode == 78
-    assert done.stdout == ""
-    assert done.stderr.startswith("Error: the database ")
-    assert "has no authz-sync tables yet: run `authz-sync db upgrade`" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert_asks_for_db_upgrade(authz_sync("status", env=database_env(sqlite_url)))
 
 
 def test_a_limit_below_one_is_refused(sqlite_url):
-    done = authz_sync(sqlite_url, "status", "--limit", "0")
-    assert done.returncode == 2
+    done = authz_sync("status", "--limit", "0", env=database_env(sqlite_url))
+    assert done.exit_code == 2
     assert "Invalid value for '--limit'" in done.stderr
 
 
@@ -200,7 +171,7 @@ WRITE_ERROR = (
 
 
 def test_a_long_error_keeps_its_cause_and_shortens_the_url():
-    from sync.cli.status_text import ERROR_WIDTH, short_error
+    from sync.cli.status import ERROR_WIDTH, short_error
 
     shown = short_error(WRITE_ERROR)
     assert len(shown) <= ERROR_WIDTH
@@ -211,7 +182,7 @@ def test_a_long_error_keeps_its_cause_and_shortens_the_url():
 
 
 def test_a_long_cause_is_cut_at_its_end_and_the_url_dropped():
-    from sync.cli.status_text import ERROR_WIDTH, short_error
+    from sync.cli.status import ERROR_WIDTH, short_error
 
     error = (
         "GET https://acme.eu.webtask.io/adf6e2f2b84784b57522e3b19dfc9201/api/groups?page=1 "
@@ -227,7 +198,7 @@ def test_a_long_cause_is_cut_at_its_end_and_the_url_dropped():
 
 
 def test_a_running_run_shows_its_last_heartbeat():
-    from sync.cli.status_text import table_row
+    from sync.cli.status import table_row
 
     run = RUNS[3] | {"heartbeat_at": datetime(2026, 11, 29, 3, 20, 42, 5)}
     assert table_row(run)[-1] == "last heartbeat 2026-11-29 03:20:42"

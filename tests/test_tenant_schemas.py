@@ -11,23 +11,13 @@ not through authz-sync's own schema_translate_map, so a table written elsewhere 
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 
 import pytest
-from e2e import (
-    Result,
-    assert_tables_equal,
-    authz_sync,
-    command_env,
-    ledger,
-    read_engine,
-    read_tables,
-    sorted_truth,
-)
+from e2e import assert_synced, authz_sync, command_env, finish, ledger, read_engine, start
 from sqlalchemy import create_engine, func, insert, inspect, select, text
 
-from sync.simulator import Simulator, generate_tenant, ground_truth
+from sync.simulator import Simulator, generate_tenant
 from sync.sql import lock, revisions, schema
 from sync.sql.engine import open_engine
 
@@ -91,9 +81,8 @@ def test_two_tenants_sync_into_two_schemas_of_one_database(sim_a, sim_b, postgre
     for env in (env_a, env_b):
         result = authz_sync("run", env=env)
         assert result.exit_code == 0, result.output
-    truth_a, truth_b = ground_truth(sim_a.tenant), ground_truth(sim_b.tenant)
-    assert_tables_equal(read_tables(postgresql_url, "tenant_a"), sorted_truth(truth_a))
-    assert_tables_equal(read_tables(postgresql_url, "tenant_b"), sorted_truth(truth_b))
+    assert_synced(postgresql_url, sim_a.tenant, "tenant_a")
+    assert_synced(postgresql_url, sim_b.tenant, "tenant_b")
 
     head = revisions.head_revision()
     assert (
@@ -166,17 +155,6 @@ def test_public_and_no_schema_share_one_lock_other_schemas_do_not(postgresql_url
             engine.dispose()
 
 
-def _start(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        ["authz-sync", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
-def _finish(process: subprocess.Popen) -> Result:
-    stdout, stderr = process.communicate(timeout=120)
-    return Result(process.returncode, stdout, stderr)
-
-
 def test_two_tenants_run_at_the_same_moment_and_a_second_job_per_tenant_is_refused(
     sim_a, sim_b, postgresql_url
 ):
@@ -186,8 +164,8 @@ def test_two_tenants_run_at_the_same_moment_and_a_second_job_per_tenant_is_refus
     for env in (env_a, env_b):
         assert authz_sync("db", "upgrade", env=env).exit_code == 0
     sim_a.latency = sim_b.latency = 0.1  # every run reads for well over a second
-    processes = [_start(env_a), _start(env_a), _start(env_b)]
-    first_a, second_a, only_b = (_finish(process) for process in processes)
+    processes = [start("run", env=env) for env in (env_a, env_a, env_b)]
+    first_a, second_a, only_b = (finish(process) for process in processes)
 
     assert sorted([first_a.exit_code, second_a.exit_code]) == [0, 75], [
         first_a.output,
@@ -198,12 +176,8 @@ def test_two_tenants_run_at_the_same_moment_and_a_second_job_per_tenant_is_refus
     (run_b,) = ledger(postgresql_url, "tenant_b")
     # Both ran at once, each under its own schema's lock.
     assert run_a["started_at"] < run_b["finished_at"] and run_b["started_at"] < run_a["finished_at"]
-    assert_tables_equal(
-        read_tables(postgresql_url, "tenant_a"), sorted_truth(ground_truth(sim_a.tenant))
-    )
-    assert_tables_equal(
-        read_tables(postgresql_url, "tenant_b"), sorted_truth(ground_truth(sim_b.tenant))
-    )
+    assert_synced(postgresql_url, sim_a.tenant, "tenant_a")
+    assert_synced(postgresql_url, sim_b.tenant, "tenant_b")
 
 
 def test_reading_commands_never_create_the_schema_upgrade_and_downgrade_do(sim_b, postgresql_url):
@@ -277,9 +251,7 @@ def test_a_user_without_create_on_the_database_syncs_into_a_schema_made_for_it(
         as_role = postgresql_url.set(username=role, password=None)
         result = authz_sync("run", env=tenant_env(sim_b, as_role, "tenant_b"))
         assert result.exit_code == 0, result.output
-        assert_tables_equal(
-            read_tables(postgresql_url, "tenant_b"), sorted_truth(ground_truth(sim_b.tenant))
-        )
+        assert_synced(postgresql_url, sim_b.tenant, "tenant_b")
         backfill = authz_sync(
             "backfill", "--user-details", env=tenant_env(sim_b, as_role, "tenant_b")
         )

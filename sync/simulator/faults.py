@@ -58,9 +58,6 @@ class FaultList:
         self.faults.append(fault)
         return fault
 
-    def clear(self) -> None:
-        self.faults.clear()
-
     def pick(self, method: str, path: str) -> Fault | None:
         """Count the request against every matching fault; the first one due fires."""
         chosen = None

@@ -61,8 +61,13 @@ class RequestRecord:
     at: float = field(default_factory=time.time)
 
 
-def _fingerprint(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()[:12]
+def _fingerprint(secret: str | None) -> str | None:
+    """Tells tokens apart in the record without keeping them (None: no token)."""
+    return secret and hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
+def _redacted(headers: dict[str, str]) -> dict[str, str]:
+    return {k: ("<redacted>" if k == "authorization" else v) for k, v in headers.items()}
 
 
 def _bearer(headers: dict[str, str]) -> str | None:
@@ -70,6 +75,26 @@ def _bearer(headers: dict[str, str]) -> str | None:
     scheme, _, token = headers.get("authorization", "").strip().partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
+
+
+def _token_request(headers: dict[str, str], body: bytes) -> dict[str, Any] | Reply:
+    """The token request's fields (JSON or form body, client in Basic auth or the body); an
+    error Reply when the JSON cannot be read."""
+    if "json" in headers.get("content-type", ""):
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError:
+            return r.token_error(400, "invalid_request", "Invalid JSON body")
+        if not isinstance(data, dict):
+            return r.token_error(400, "invalid_request", "Invalid JSON body")
+    else:
+        form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        data = {k: v[0] for k, v in form.items()}
+    basic = headers.get("authorization", "")
+    if basic.lower().startswith("basic ") and "client_id" not in data:
+        decoded = base64.b64decode(basic[6:].strip() + "==").decode("utf-8", "replace")
+        data["client_id"], _, data["client_secret"] = decoded.partition(":")
+    return data
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -126,6 +151,7 @@ class Simulator:
         search_cap: int | None = SEARCH_CAP,
     ) -> None:
         self.tenant = tenant
+        # The client the token endpoint knows, and what its tokens grant.
         self.client_id = client_id
         self.client_secret = client_secret
         self.audience = audience
@@ -133,10 +159,12 @@ class Simulator:
         # The client's grant on the Management API (None: no grant, /oauth/token answers 403).
         self.management_scopes = None if management_scopes is None else tuple(management_scopes)
         self.token_lifetime = token_lifetime
+        # How the API answers: may be changed while it runs.
         self.latency = latency
         self.rate_limit = rate_limit
         self.rate_limit_burst = rate_limit_burst
         self.retry_after_header = retry_after_header
+        # Where it listens.
         self.host = host
         self.port = port
         self.tls = tls  # a server-side context: serve https (to test certificate checks)
@@ -144,6 +172,10 @@ class Simulator:
         # for a client that cannot slice the tenant (the dlt benchmark). Not Auth0's behaviour.
         self.search_cap = search_cap
         self._orders: dict[tuple[str, str], list[dict[str, Any]]] = {}  # uncapped listings
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """What the running server accumulates: requests, tokens, faults, the socket."""
         self.before_response: Callable[[RequestRecord], None] | None = None
         self.lock = threading.RLock()
         self.requests: list[RequestRecord] = []
@@ -151,7 +183,7 @@ class Simulator:
         self.errors: list[BaseException] = []  # exceptions raised while answering (tests check)
         self.max_recorded = 200_000  # a long ``simulate`` run keeps only the recent requests
         self._tokens = TokenStore()
-        self.storage = Storage(tls=tls)  # where finished export jobs' files are downloaded
+        self.storage = Storage(tls=self.tls)  # where finished export jobs' files are downloaded
         self.jobs = ExportJobs(self.storage)  # the Management API's export jobs (jobs.py)
         self._faults = FaultList()
         self._bucket: TokenBucket | None = None
@@ -225,17 +257,6 @@ class Simulator:
         """The Management API's audience: the simulated tenant's own URL + ``/api/v2/``."""
         return self.url + "/api/v2/"
 
-    def connection_settings(self) -> dict[str, str]:
-        """What a client needs to talk to this simulator (for a CLI to print or write)."""
-        return {
-            "domain_url": self.url,
-            "token_url": self.url + "/oauth/token",
-            "api_url": self.api_url,
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "audience": self.audience,
-        }
-
     # --- test controls ------------------------------------------------------------------------
 
     @property
@@ -296,16 +317,6 @@ class Simulator:
         with self.lock:
             return self._faults.add(fault)
 
-    def clear_faults(self) -> None:
-        with self.lock:
-            self._faults.clear()
-
-    def reset_counters(self) -> None:
-        """Forget recorded requests and the 429 count (tokens and faults are kept)."""
-        with self.lock:
-            self.requests.clear()
-            self.rate_limited = 0
-
     def api_requests(self, path_regex: str = r"^/api/") -> list[RequestRecord]:
         """Recorded requests whose raw path matches, e.g. to count calls per endpoint."""
         pattern = re.compile(path_regex)
@@ -332,13 +343,8 @@ class Simulator:
             return
 
         token = _bearer(headers)
-        shown = {k: ("<redacted>" if k == "authorization" else v) for k, v in headers.items()}
-        record = RequestRecord(method, raw_path, query, shown, token and _fingerprint(token))
-        with self.lock:
-            if len(self.requests) >= self.max_recorded:
-                del self.requests[: len(self.requests) // 2]
-            self.requests.append(record)
-            fault = self._faults.pick(method, raw_path)
+        record = RequestRecord(method, raw_path, query, _redacted(headers), _fingerprint(token))
+        fault = self._record(record)
         if fault is not None:
             record.fault = fault.kind
             if fault.kind == "delay":
@@ -361,6 +367,14 @@ class Simulator:
             reply = r.route_not_found()
         record.status = reply.status
         self._send(handler, reply)
+
+    def _record(self, record: RequestRecord) -> Fault | None:
+        """Keep the request (the recent ones only) and pick the fault it triggers, if any."""
+        with self.lock:
+            if len(self.requests) >= self.max_recorded:
+                del self.requests[: len(self.requests) // 2]
+            self.requests.append(record)
+            return self._faults.pick(record.method, record.path)
 
     def _internal(self, path: str) -> Reply:
         """``/_sim/health`` and ``/_sim/truth``: no auth, not recorded, never faulted."""
@@ -447,20 +461,24 @@ class Simulator:
 
     def _token(self, headers: dict[str, str], body: bytes) -> Reply:
         """The client-credentials grant, with Auth0's error answers."""
-        if "json" in headers.get("content-type", ""):
-            try:
-                data = json.loads(body or b"{}")
-            except ValueError:
-                return r.token_error(400, "invalid_request", "Invalid JSON body")
-            if not isinstance(data, dict):
-                return r.token_error(400, "invalid_request", "Invalid JSON body")
-        else:
-            form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-            data = {k: v[0] for k, v in form.items()}
-        basic = headers.get("authorization", "")
-        if basic.lower().startswith("basic ") and "client_id" not in data:
-            decoded = base64.b64decode(basic[6:].strip() + "==").decode("utf-8", "replace")
-            data["client_id"], _, data["client_secret"] = decoded.partition(":")
+        data = _token_request(headers, body)
+        if isinstance(data, Reply):
+            return data
+        refused = self._refuse_grant(data)
+        if refused is not None:
+            return refused
+        audience = str(data["audience"])
+        scopes = self.management_scopes if audience == self.management_audience else self.scopes
+        body_out = {
+            "access_token": self.issue_token(scopes, audience=audience),
+            "token_type": "Bearer",
+            "expires_in": int(self.token_lifetime),
+            "scope": " ".join(scopes),
+        }
+        return Reply(200, body_out, {"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    def _refuse_grant(self, data: dict[str, Any]) -> Reply | None:
+        """Auth0's answer to a token request it refuses; None when it grants the token."""
         grant = data.get("grant_type")
         if not grant:
             return r.token_error(400, "invalid_request", "Missing required parameter: grant_type")
@@ -478,20 +496,12 @@ class Simulator:
                 "No audience parameter was provided, and no default audience has been configured"
             )
             return r.token_error(403, "access_denied", message)
-        if audience == self.management_audience and self.management_scopes is not None:
-            scopes = self.management_scopes
-        elif audience == self.audience:
-            scopes = self.scopes
-        else:
+        granted = audience == self.audience or (
+            audience == self.management_audience and self.management_scopes is not None
+        )
+        if not granted:
             return r.token_wrong_audience(str(audience))
-        token = self.issue_token(scopes, audience=str(audience))
-        body_out = {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": int(self.token_lifetime),
-            "scope": " ".join(scopes),
-        }
-        return Reply(200, body_out, {"Cache-Control": "no-store", "Pragma": "no-cache"})
+        return None
 
     def _apply_fault(
         self, handler: BaseHTTPRequestHandler, fault: Fault, record: RequestRecord

@@ -53,59 +53,76 @@ def _catalog_row(item: Json, key: str) -> Row:
     }
 
 
-def ground_truth(tenant: Tenant) -> dict[str, list[Row]]:
-    """For every table of ``SYNCED_TABLES``, its rows (``changed_at`` excluded)."""
-    group_ids = {g["_id"] for g in tenant.groups}
-    role_ids = {r["_id"] for r in tenant.roles}
-    permission_ids = {p["_id"] for p in tenant.permissions}
-    users = tenant.users
-    tables: dict[str, list[Row]] = {
-        "authz_users": [_user_row(u) for u in users.values()],
+def _members(
+    owners: list[Json], owner_key: str, list_key: str, users: dict[str, Json]
+) -> list[Row]:
+    """Links to users, kept whether or not the user exists (an orphan is flagged)."""
+    return [
+        {owner_key: owner["_id"], "user_id": user, "is_orphan": user not in users}
+        for owner in owners
+        for user in _distinct(owner.get(list_key))
+    ]
+
+
+def _references(
+    owners: list[Json], owner_key: str, list_key: str, target_key: str, known: set[str]
+) -> list[Row]:
+    """Links between catalog items: a reference to an item that does not exist is dropped."""
+    return [
+        {owner_key: owner["_id"], target_key: target}
+        for owner in owners
+        for target in _distinct(owner.get(list_key))
+        if target in known
+    ]
+
+
+def _mappings(groups: list[Json]) -> list[Row]:
+    return [
+        {
+            "mapping_id": m["_id"],
+            "group_id": g["_id"],
+            "group_name": m.get("groupName"),
+            "connection_name": m.get("connectionName"),
+        }
+        for g in groups
+        for m in g.get("mappings") or []
+    ]
+
+
+def _entity_tables(tenant: Tenant) -> dict[str, list[Row]]:
+    return {
+        "authz_users": [_user_row(u) for u in tenant.users.values()],
         "authz_groups": [
             {"group_id": g["_id"], "name": g["name"], "description": g.get("description")}
             for g in tenant.groups
         ],
         "authz_roles": [_catalog_row(r, "role_id") for r in tenant.roles],
         "authz_permissions": [_catalog_row(p, "permission_id") for p in tenant.permissions],
-        "authz_group_members": [
-            {"group_id": g["_id"], "user_id": u, "is_orphan": u not in users}
-            for g in tenant.groups
-            for u in _distinct(g.get("members"))
-        ],
-        "authz_group_nesting": [
-            {"parent_group_id": g["_id"], "child_group_id": c}
-            for g in tenant.groups
-            for c in _distinct(g.get("nested"))
-            if c in group_ids
-        ],
-        "authz_group_mappings": [
-            {
-                "mapping_id": m["_id"],
-                "group_id": g["_id"],
-                "group_name": m.get("groupName"),
-                "connection_name": m.get("connectionName"),
-            }
-            for g in tenant.groups
-            for m in g.get("mappings") or []
-        ],
-        "authz_group_roles": [
-            {"group_id": g["_id"], "role_id": r}
-            for g in tenant.groups
-            for r in _distinct(g.get("roles"))
-            if r in role_ids
-        ],
-        "authz_role_permissions": [
-            {"role_id": r["_id"], "permission_id": p}
-            for r in tenant.roles
-            for p in _distinct(r.get("permissions"))
-            if p in permission_ids
-        ],
-        "authz_role_users": [
-            {"role_id": r["_id"], "user_id": u, "is_orphan": u not in users}
-            for r in tenant.roles
-            for u in _distinct(r.get("users"))
-        ],
     }
+
+
+def _link_tables(tenant: Tenant) -> dict[str, list[Row]]:
+    groups, roles, users = tenant.groups, tenant.roles, tenant.users
+    group_ids = {g["_id"] for g in groups}
+    role_ids = {r["_id"] for r in roles}
+    permission_ids = {p["_id"] for p in tenant.permissions}
+    return {
+        "authz_group_members": _members(groups, "group_id", "members", users),
+        "authz_group_nesting": _references(
+            groups, "parent_group_id", "nested", "child_group_id", group_ids
+        ),
+        "authz_group_mappings": _mappings(groups),
+        "authz_group_roles": _references(groups, "group_id", "roles", "role_id", role_ids),
+        "authz_role_permissions": _references(
+            roles, "role_id", "permissions", "permission_id", permission_ids
+        ),
+        "authz_role_users": _members(roles, "role_id", "users", users),
+    }
+
+
+def ground_truth(tenant: Tenant) -> dict[str, list[Row]]:
+    """For every table of ``SYNCED_TABLES``, its rows (``changed_at`` excluded)."""
+    tables = _entity_tables(tenant) | _link_tables(tenant)
     return {name: tables[name] for name in SYNCED_TABLES}
 
 
