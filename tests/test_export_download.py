@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -240,17 +239,13 @@ def test_shown_url_drops_the_query_and_user_info() -> None:
 
 
 def test_settings_from_the_run_settings() -> None:
-    run = SimpleNamespace(
-        auth0_url="https://acme.eu.auth0.com",
-        client_id="cid",
-        client_secret=Secret(SECRET),
-        ca_bundle=None,
-        connect_timeout=3.0,
-        read_timeout=30.0,
-        max_attempts=4,
-        initial_wait=0.5,
-        max_wait=8.0,
-        max_total_wait=100.0,
+    run = Settings(
+        auth0=Auth0Settings("https://acme.eu.auth0.com", "cid", Secret(SECRET)),
+        extension=ExtensionSettings(
+            "https://ext.example/api", connect_timeout=3.0, read_timeout=30.0
+        ),
+        database=DatabaseSettings("sqlite://"),
+        retry=RetrySettings(4, 0.5, 8.0, 100.0),
     )
     settings = ExportSettings.from_settings(run, deadline=60.0)
     assert settings.audience == "https://acme.eu.auth0.com/api/v2/"

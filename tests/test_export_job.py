@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -14,7 +13,7 @@ import trustme
 
 from sync.config import Secret
 from sync.errors import ApiDataError, ExportJobFailed, ExportNotGranted
-from sync.simulator import Simulator, Tenant, generate_tenant
+from sync.simulator import Simulator, Tenant
 from sync.source.export_job import USER_FIELDS, ExportJobClient, ExportSettings, compare_counts
 from sync.transform import user_row
 
@@ -37,16 +36,13 @@ class FakeTime:
             self.on_sleep(seconds)
 
 
-@pytest.fixture(scope="module")
-def tenant() -> Tenant:
-    return generate_tenant(users=300, groups=5, memberships=50)
+GRANTED = pytest.mark.simulator(management_scopes=("read:users",))  # the export scope
+pytestmark = [pytest.mark.tenant(users=300, groups=5, memberships=50), GRANTED]
 
 
-@pytest.fixture
-def sim(tenant: Tenant) -> Iterator[Simulator]:
-    with Simulator(tenant, management_scopes=("read:users",)) as running:
-        running.jobs.polls_until_done = 0
-        yield running
+@pytest.fixture(autouse=True)
+def jobs_finish_at_once(sim: Simulator) -> None:
+    sim.jobs.polls_until_done = 0
 
 
 @pytest.fixture

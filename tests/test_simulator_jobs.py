@@ -7,13 +7,12 @@ import gzip
 import json
 import time
 import zlib
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from sync.simulator import Simulator, Tenant, generate_tenant
+from sync.simulator import Simulator, Tenant
 from sync.simulator.jobs import connection_id
 
 FIELDS = [
@@ -26,16 +25,18 @@ FIELDS = [
 JSON_EXPORT = {"format": "json", "fields": FIELDS}
 
 
-@pytest.fixture(scope="module")
-def tenant() -> Tenant:
-    return generate_tenant(users=60, groups=4, memberships=40)
+def management_error(status: int, error: str, message: str, code: str) -> dict:
+    """The Management API's error body."""
+    return {"statusCode": status, "error": error, "message": message, "errorCode": code}
 
 
-@pytest.fixture
-def sim(tenant: Tenant) -> Iterator[Simulator]:
-    with Simulator(tenant, management_scopes=("read:users",)) as running:
-        running.jobs.polls_until_done = 0
-        yield running
+GRANTED = pytest.mark.simulator(management_scopes=("read:users",))  # the export scope
+pytestmark = [pytest.mark.tenant(users=60, groups=4, memberships=40), GRANTED]
+
+
+@pytest.fixture(autouse=True)
+def jobs_finish_at_once(sim: Simulator) -> None:
+    sim.jobs.polls_until_done = 0
 
 
 def token_body(sim: Simulator, audience: str) -> dict:
@@ -103,12 +104,9 @@ def test_tokens_of_one_api_are_refused_by_the_other(sim: Simulator) -> None:
         headers={"Authorization": f"Bearer {extension_token}"},
     )
     assert answer.status_code == 401
-    assert answer.json() == {
-        "statusCode": 401,
-        "error": "Unauthorized",
-        "message": "Bad audience: urn:auth0-authz-api",
-        "errorCode": "invalid_token",
-    }
+    assert answer.json() == management_error(
+        401, "Unauthorized", "Bad audience: urn:auth0-authz-api", "invalid_token"
+    )
 
 
 def test_missing_token_and_missing_scope(sim: Simulator) -> None:
@@ -122,12 +120,9 @@ def test_missing_token_and_missing_scope(sim: Simulator) -> None:
         headers={"Authorization": f"Bearer {scopeless}"},
     )
     assert answer.status_code == 403
-    assert answer.json() == {
-        "statusCode": 403,
-        "error": "Forbidden",
-        "message": "Insufficient scope, expected any of: read:users",
-        "errorCode": "insufficient_scope",
-    }
+    assert answer.json() == management_error(
+        403, "Forbidden", "Insufficient scope, expected any of: read:users", "insufficient_scope"
+    )
     assert sim.jobs.created == 0
 
 

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, unquote
 
 from . import responses as r
 from .faults import Fault, FaultList
+from .handler import QuietHandler, serve_in_background, shut_down
 from .jobs import ExportJobs
 from .jobs import denied as management_denied
 from .jobs import not_found as management_error_not_found
@@ -97,14 +98,10 @@ def _token_request(headers: dict[str, str], body: bytes) -> dict[str, Any] | Rep
     return data
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     """Hands every request to the Simulator that owns the server."""
 
-    protocol_version = "HTTP/1.1"
     server_version = "authz-sync-simulator"
-    # Headers and body go out in two writes; with Nagle's algorithm the second waits for the
-    # client's delayed ACK, adding ~40 ms to every keep-alive answer.
-    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         simulator: Simulator = self.server.simulator  # type: ignore[attr-defined]
@@ -116,9 +113,6 @@ class _Handler(BaseHTTPRequestHandler):
             simulator._send(self, r.error(500, "An internal server error occurred"))
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the default stderr access log (tests and the CLI stay readable)."""
 
 
 class Simulator:
@@ -205,21 +199,14 @@ class Simulator:
             server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self._server = server
         self.port = server.server_address[1]
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_background(server)
         self.storage.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and release the port; sleeping requests are woken up."""
         self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        shut_down(self._server, self._thread)
         self._server = self._thread = None
         self.storage.stop()
 

@@ -18,8 +18,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import parse_qs
+
+from .handler import QuietHandler, serve_in_background, shut_down
 
 KINDS = frozenset({"truncated", "cut", "corrupt", "expired", "unavailable"})
 KEY_PAIR_ID = "APKASIMULATOR7EXAMPLE"
@@ -67,10 +68,8 @@ def _error(status: int, code: str, message: str) -> Answer:
     return Answer(status, XML.format(code=code, message=message).encode())
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(QuietHandler):
     server_version = "AmazonS3"
-    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         storage: Storage = self.server.storage  # type: ignore[attr-defined]
@@ -81,9 +80,6 @@ class _Handler(BaseHTTPRequestHandler):
         _write(self, storage.answer(self.command, self.path, headers))
 
     do_HEAD = do_POST = do_PUT = do_DELETE = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """No access log on stderr."""
 
 
 def _write(handler: BaseHTTPRequestHandler, answer: Answer) -> None:
@@ -134,17 +130,10 @@ class Storage:
         if self.tls is not None:
             server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self._server, self.port = server, server.server_address[1]
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_background(server)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        shut_down(self._server, self._thread)
         self._server = self._thread = None
 
     @property
