@@ -10,7 +10,14 @@ import json
 import httpx
 import pytest
 
-from sync.config import RetrySettings, Secret
+from sync.config import (
+    Auth0Settings,
+    DatabaseSettings,
+    ExtensionSettings,
+    RetrySettings,
+    Secret,
+    Settings,
+)
 from sync.errors import ApiDataError, ExportJobFailed, ExportNotGranted
 from sync.source.export_download import SliceReader, shown_url
 from sync.source.export_job import ExportJobClient, ExportSettings, management_audience
