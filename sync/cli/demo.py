@@ -27,6 +27,7 @@ from sync.sql.revisions import upgrade
 DEMO_DATABASE = "sqlite:///authz-sync-demo.db"
 
 
+PORT, SECONDS = click.IntRange(0, 65535), click.FloatRange(min=0)
 SIZE = {"type": click.IntRange(min=0), "show_default": True}  # a count: 0 or more
 
 
@@ -131,20 +132,8 @@ def _short(description: str | None, width: int = 70) -> str:
 
 
 @click.command()
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8080,
-    show_default=True,
-    help="Port on 127.0.0.1 (0: any free).",
-)
-@click.option(
-    "--latency",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="Seconds added to each answer.",
-)
+@click.option("--port", type=PORT, default=8080, help="Port on 127.0.0.1 (default 8080; 0: any).")
+@click.option("--latency", type=SECONDS, default=0.0, help="Seconds added to each answer.")
 @click.option(
     "--rate-limit",
     type=click.FloatRange(min=0, min_open=True),
