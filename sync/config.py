@@ -88,6 +88,10 @@ def _between(low: float, high: float) -> Callable[[Any], str | None]:
     return lambda value: None if low <= value <= high else f"must be between {low} and {high}"
 
 
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
+
+
 def _positive(value: float) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
@@ -105,18 +109,28 @@ def _schema_name(value: str) -> str | None:
     )
 
 
+# Where a run reads users: Auth0's bulk export job, the extension's /api/users windows, or
+# "auto": the export job when the application has a Management API grant with read:users.
+USER_SOURCES = ("auto", "export", "extension")
+
 FIELDS: tuple[Field, ...] = (
     Field("auth0", "domain", str, env=("AUTHZ_SYNC_AUTH0_DOMAIN",)),
     Field("auth0", "client_id", str, env=("AUTHZ_SYNC_CLIENT_ID",)),
     Field("auth0", "client_secret", str, env=("AUTHZ_SYNC_CLIENT_SECRET",)),
     Field("auth0", "client_secret_file", str, env=("AUTHZ_SYNC_CLIENT_SECRET_FILE",)),
     Field("auth0", "audience", str, DEFAULT_AUDIENCE, env=("AUTHZ_SYNC_AUDIENCE",)),
+    Field("auth0", "management_audience", str),
     Field("extension", "url", str, env=("AUTHZ_SYNC_EXTENSION_URL",)),
     Field("extension", "connect_timeout", float, 10.0, check=_positive),
     Field("extension", "read_timeout", float, 60.0, check=_positive),
     Field("extension", "users_per_page", int, 100, check=_between(1, 100)),
     Field("extension", "concurrency", int, 1, check=_between(1, 16)),
     Field("extension", "ca_bundle", str),
+    Field("users", "source", str, "auto", check=_one_of(*USER_SOURCES)),
+    Field("users", "export_timeout", float, 1800.0, check=_between(10, 86400)),
+    Field("users", "export_fallback", bool, True),
+    Field("users", "export_tolerance", float, 0.5, check=_between(0, 100)),
+    Field("users", "export_poll_interval", float, 1.0, check=_between(0.1, 600)),
     Field("retry", "max_attempts", int, 8, check=_between(1, 100)),
     Field("retry", "initial_wait", float, 1.0, check=_between(0, 3600)),
     Field("retry", "max_wait", float, 60.0, check=_between(0, 3600)),
@@ -158,6 +172,25 @@ class Auth0Settings:
     client_id: str
     client_secret: Secret
     audience: str = DEFAULT_AUDIENCE
+    # The Management API's audience; None: https://<domain>/api/v2/ (set it when the tenant's
+    # custom domain differs from its canonical one).
+    management_audience: str | None = None
+
+
+@dataclass(frozen=True)
+class UserSourceSettings:
+    """How a run reads users (the [users] section)."""
+
+    source: str = "auto"  # one of USER_SOURCES
+    export_timeout: float = 1800.0  # seconds an export job may take, creation to last byte
+    export_fallback: bool = True  # a failed export job: read through the extension instead
+    # Percent by which the export's user count may differ from the extension's total (at
+    # least EXPORT_TOLERANCE_USERS users: sign-ups during the job) before the run fails.
+    export_tolerance: float = 0.5
+    export_poll_interval: float = 1.0  # seconds before the first poll; pauses grow from there
+
+
+EXPORT_TOLERANCE_USERS = 10
 
 
 @dataclass(frozen=True)
@@ -201,6 +234,7 @@ class Settings:
     database: DatabaseSettings
     retry: RetrySettings = RetrySettings()
     safeguard: Safeguard = Safeguard()
+    users: UserSourceSettings = UserSourceSettings()
     max_seconds: float | None = None  # run.max_seconds: a whole run's limit (None: none)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
@@ -243,6 +277,23 @@ def normalize_extension_url(value: str) -> str:
     _require_host(parts, "copy the API URL from the extension's settings (API section)")
     _require_tls(parts.scheme, parts.hostname)
     return value
+
+
+def normalize_management_audience(value: str) -> str:
+    """The Management API's identifier as the dashboard shows it: https://<domain>/api/v2/."""
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(
+            "must be the Management API's identifier, e.g. https://acme.eu.auth0.com/api/v2/"
+        )
+    if parts.path.rstrip("/") != "/api/v2":
+        raise ValueError(
+            "must end in /api/v2/ (Dashboard → APIs → Auth0 Management API → Identifier)"
+        )
+    _require_host(parts, "copy the Identifier of the Auth0 Management API from the dashboard")
+    _require_tls(parts.scheme, parts.hostname)
+    return value if value.endswith("/") else value + "/"
 
 
 HOST_NAME = re.compile(
@@ -460,6 +511,7 @@ def _normalized(
         "auth0.domain": normalize_auth0_domain,
         "extension.url": normalize_extension_url,
         "database.url": normalize_database_url,
+        "auth0.management_audience": normalize_management_audience,
     }
     for name, normalize in normalizers.items():
         if values.get(name) is None:
@@ -627,12 +679,17 @@ def load_settings(
         raise ConfigError(problems)
     return Settings(
         auth0=Auth0Settings(
-            values["auth0.domain"], values["auth0.client_id"], secret, values["auth0.audience"]
+            values["auth0.domain"],
+            values["auth0.client_id"],
+            secret,
+            values["auth0.audience"],
+            values["auth0.management_audience"],
         ),
         extension=ExtensionSettings(**_section(values, "extension")),
         database=_database(values),
         retry=RetrySettings(**_section(values, "retry")),
         safeguard=safeguard,
+        users=UserSourceSettings(**_section(values, "users")),
         max_seconds=values["run.max_seconds"],
         warnings=_file_warnings(path, document) + _secret_file_warnings(values),
     )
