@@ -151,6 +151,17 @@ class Fetched:
     has_users: bool
     fingerprints: Fingerprints = UNKNOWN
     user_windows: list[Window] | None = None
+    users_source: UsersSource | None = None  # how the users were read (None: no users)
+
+
+@dataclass(frozen=True)
+class UsersSource:
+    """How a run read its users: `extension` windows or an `export` job, and what to remember."""
+
+    name: str  # "extension" or "export"
+    description: str  # for the ledger's source column: "users: export job job_…"
+    fell_back: bool = False  # an export job failed; the windows read the users instead
+    notes: tuple[str, ...] = ()  # warnings of the read (a fallback, a count difference)
 
 
 # What a source's read() is: user rows a slice at a time (at most ~1000 each, so memory stays
@@ -201,6 +212,7 @@ class RunReport:
     fetch_seconds: float = 0.0
     staging_seconds: float = 0.0  # of fetch_seconds: users written to their temporary table
     changes_logged: int = 0
+    users_source: UsersSource | None = None
 
     @property
     def rows_written(self) -> int:

@@ -71,6 +71,12 @@ def render(metrics: RunMetrics) -> str:
         )
         lines += _family("last_run_api_retries", "Requests retried.", [({}, report.retries)])
         lines += _family("last_run_api_rate_limited", "429 answers.", [({}, report.rate_limited)])
+        if (users := report.users_source) is not None:
+            lines += _family(
+                "last_run_users_export_fallback",
+                "1 when the export job failed and the users were read through the extension.",
+                [({"source": users.name}, int(users.fell_back))],
+            )
     return "\n".join(lines) + "\n"
 
 

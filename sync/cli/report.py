@@ -42,6 +42,7 @@ def summary_json(report: RunReport) -> str:
         "api_rate_limited": report.rate_limited,
         "changes_logged": report.changes_logged,
         "warnings": report.warnings,
+        "users_source": report.users_source.description if report.users_source else None,
     }
     return json.dumps(document, ensure_ascii=False)
 

@@ -105,7 +105,10 @@ def read_source(
     if not fetched.has_users:
         twin.drop()
     users = RunUsers(twin if fetched.has_users else None)
-    return Read(fetched, users, build_rows(fetched.snapshot), stats, twin.seconds)
+    rows = build_rows(fetched.snapshot)
+    if fetched.users_source:  # a fallback or a count difference: the run's warnings say so
+        rows.warnings.extend(fetched.users_source.notes)
+    return Read(fetched, users, rows, stats, twin.seconds)
 
 
 def plan_read(
@@ -191,9 +194,14 @@ class Run:
             repairs = repaired_tables(last, read.fingerprints)
             logged = apply_run(connection, plans, self.safeguard, self.run_id, progress, repairs)
             report = self._report(read, plans, fetch_seconds, logged)
-            ledger.finish_run(connection, self.run_id, report, read.fetched)
+            ledger.finish_run(connection, self.run_id, report, read.fetched, self._label(read))
             connection.commit()
             return report
+
+    def _label(self, read: Read) -> str:
+        """The ledger's source: the source's label, and how the users were read."""
+        how = read.fetched.users_source
+        return f"{self.source.label} ({how.description})" if how else self.source.label
 
     def _report(self, read: Read, plans: dict[str, Plan], fetch_seconds, logged) -> RunReport:
         return RunReport(
@@ -207,6 +215,7 @@ class Run:
             fetch_seconds=fetch_seconds,
             staging_seconds=read.staging_seconds,
             changes_logged=logged,
+            users_source=read.fetched.users_source,
         )
 
     def _record_failure(self, status: str, reason: str, error: BaseException) -> None:

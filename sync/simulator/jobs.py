@@ -95,6 +95,7 @@ class Job:
     outcome: str = "completed"  # the state it ends in
     status: str = "pending"
     unfinished_answers: int = 0  # polls answered pending/processing so far
+    left_out: int = 0  # the tenant's last users missing from the file (ExportJobs.leave_out)
 
     @property
     def file_path(self) -> str:
@@ -121,6 +122,7 @@ class ExportJobs:
     max_concurrent: int = 2  # unfinished jobs; one more answers 429
     link_lifetime: float = 60.0  # seconds a location stays valid
     busy_retry_after: int = 1  # X-RateLimit-Reset of that 429, seconds ahead
+    leave_out: int = 0  # users the next files miss (an export behind the tenant's count)
     jobs: dict[str, Job] = field(default_factory=dict)
     created: int = 0
     _outcomes: list[str] = field(default_factory=list)  # what the next jobs end in
@@ -232,6 +234,7 @@ class ExportJobs:
             limit=body.get("limit"),
             connection_id=body.get("connection_id"),
             connection=connection,
+            left_out=self.leave_out,
         )
         if self._outcomes:
             job.outcome = self._outcomes.pop(0)
@@ -348,9 +351,9 @@ def _later(one: str, other: str) -> bool:
 def exported_users(tenant: Tenant, job: Job) -> Iterator[Json]:
     """The users a job exports, each with exactly the requested fields it has."""
     plain = [(f["name"], f.get("export_as") or f["name"]) for f in job.fields]
-    count = 0
+    count, last = 0, len(tenant.users) - job.left_out
     for user_id, user in tenant.users.items():
-        if job.limit is not None and count >= job.limit:
+        if (job.limit is not None and count >= job.limit) or count >= last:
             return
         identities = user.get("identities") or [{}]
         if job.connection is not None and identities[0].get("connection") != job.connection:

@@ -12,17 +12,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Protocol
 
 import httpx
 
 from sync.config import Settings
 from sync.fingerprint import UserDigests, combine
-from sync.model import Fetched, Fingerprints, RequestStats, Snapshot, UserSlices, Window
+from sync.model import (
+    Fetched,
+    Fingerprints,
+    RequestStats,
+    Snapshot,
+    UserSlices,
+    UsersSource,
+    Window,
+)
 from sync.progress import NO_PROGRESS, Progress
 from sync.source.extension import ExtensionApi, Listing
-from sync.source.users import UserReader
+from sync.source.user_sources import choose_users
 from sync.transform import user_row
 
 log = logging.getLogger(__name__)
@@ -56,26 +63,33 @@ class ApiSource:
         with api:
             api.check_scopes()
             listings = [_listing(api, name, self.progress) for name in LISTS]
-            reader = UserReader(
-                api.users_page,
-                self.settings.extension.users_per_page,
-                self.settings.extension.concurrency,
-                on_progress=partial(self.progress.update, "users"),
-                previous=previous_windows,
+            users = choose_users(
+                self.settings,
+                api,
+                previous_windows,
+                stats,
+                self.progress,
+                self.transport,
+                self.sleep,
             )
-            digests = UserDigests()
-            for piece in reader.read():
+            digests, count = UserDigests(), 0
+            for piece in users.read():
                 rows = [user_row(user) for user in piece.values()]
                 digests.add_all(rows)
+                count += len(rows)
                 yield rows
-        _log_fetched(reader, listings)
+        _log_fetched(count, users.description, listings)
         fingerprints = Fingerprints(
             authz=combine(*(listing.digest for listing in listings)),
             user_ids=digests.ids.hexdigest(),
             users=digests.rows.hexdigest(),
         )
         snapshot = Snapshot(*(listing.records for listing in listings))
-        return Fetched(snapshot, True, fingerprints, reader.windows)
+        source = UsersSource(
+            users.name, users.description, users.name == "export" and bool(users.fallback),
+            tuple(users.notes),
+        )  # fmt: skip
+        return Fetched(snapshot, True, fingerprints, users.windows, source)
 
 
 LISTS = ("groups", "roles", "permissions")
@@ -88,13 +102,12 @@ def _listing(api: ExtensionApi, resource: str, progress: Progress) -> Listing:
     return listing
 
 
-def _log_fetched(reader: UserReader, listings: list[Listing]) -> None:
+def _log_fetched(users: int, how: str, listings: list[Listing]) -> None:
     groups, roles, permissions = (len(listing.records) for listing in listings)
     log.info(
-        "fetched %d users (%d slices, %d probes over the cap), %d groups, %d roles, %d permissions",
-        reader.count,
-        len(reader.slices),
-        reader.probes_wasted,
+        "fetched %d users (%s), %d groups, %d roles, %d permissions",
+        users,
+        how,
         groups,
         roles,
         permissions,

@@ -43,8 +43,19 @@ def start_run(engine: Engine, source: str) -> int:
         return result.inserted_primary_key[0]
 
 
-def finish_run(connection: Connection, run_id: int, report: RunReport, fetched: Fetched) -> None:
-    """Record a successful run, inside its data transaction."""
+def finish_run(
+    connection: Connection,
+    run_id: int,
+    report: RunReport,
+    fetched: Fetched,
+    source: str | None = None,
+) -> None:
+    """Record a successful run, inside its data transaction; `source` replaces the label the
+    run started with once it is known how the users were read (e.g. which export job)."""
+    if source is not None:
+        connection.execute(
+            update(sync_runs).where(sync_runs.c.run_id == run_id).values(source=source[:255])
+        )
     connection.execute(
         update(sync_runs)
         .where(sync_runs.c.run_id == run_id)
