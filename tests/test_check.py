@@ -74,3 +74,30 @@ def test_check_masks_the_secret_and_warns_like_run(tmp_path, monkeypatch, caplog
     assert not token.ok and "bad secret" in token.detail
     assert all(secret not in check.detail for check in checks)
     assert any("client_secret_file" in r.getMessage() for r in caplog.records)
+
+
+def _users_source_line(sim: Simulator, sqlite_url, source: str) -> tuple[int, str]:
+    result = authz_sync("check", env=command_env(sim, sqlite_url, AUTHZ_SYNC_USERS_SOURCE=source))
+    line = next(line for line in result.stdout.splitlines() if "users source" in line)
+    return result.exit_code, " ".join(line.split())  # the columns' padding aside
+
+
+def test_check_says_which_user_source_a_run_takes_and_why(sqlite_url):
+    tenant = generate_tenant(users=60, groups=5, memberships=60)
+    with Simulator(tenant, management_scopes=("read:users",)) as sim:
+        assert _users_source_line(sim, sqlite_url, "auto") == (
+            0,
+            "✓ users source the export job: the Management API grants read:users (auto)",
+        )
+        assert sim.jobs.created == 0  # asking for the grant creates no job
+    with Simulator(tenant) as sim:  # no grant on the Management API
+        code, line = _users_source_line(sim, sqlite_url, "auto")
+        assert code == 0 and line.startswith("✓ users source the extension's /api/users")
+        assert "users.source = auto" in line and "no grant on the Management API" in line
+        code, line = _users_source_line(sim, sqlite_url, "export")
+        assert code == 1 and line.startswith("✗ users source") and "read:users" in line
+        code, line = _users_source_line(sim, sqlite_url, "extension")
+        assert code == 0 and "(users.source = extension)" in line
+    with Simulator(tenant, management_scopes=("read:clients",)) as sim:  # granted, no scope
+        code, line = _users_source_line(sim, sqlite_url, "export")
+        assert code == 1 and "without the scope read:users" in line

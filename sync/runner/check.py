@@ -18,6 +18,7 @@ from sync.redact import redact
 from sync.source.auth import GRANT_WHERE
 from sync.source.endpoints import REQUIRED_SCOPES
 from sync.source.extension import ExtensionApi
+from sync.source.user_sources import export_client, export_grant
 from sync.sql.engine import describe, engine_for
 from sync.sql.revisions import head_revision, schema_is_current
 
@@ -82,6 +83,27 @@ def _api_checks(settings: Settings, transport: httpx.BaseTransport | None) -> It
         yield _attempt(
             "GET /api/users", lambda: f"{api.users_page(1, 1, None)['total']} users in the tenant"
         )
+    yield _users_source(settings, transport)
+
+
+WINDOWS = "the extension's /api/users, in created_at windows"
+
+
+def _users_source(settings: Settings, transport: httpx.BaseTransport | None) -> Check:
+    """Which user source a run will take, and why (creates no export job)."""
+    source, name = settings.users.source, "users source"
+    if source == "extension":
+        return Check(name, True, f"{WINDOWS} (users.source = extension)")
+    try:
+        with export_client(settings, transport) as client:
+            refusal = export_grant(client)
+    except SyncError as error:
+        return Check(name, False, redact(str(error).splitlines()[0]))
+    if refusal is None:
+        return Check(name, True, f"the export job: the Management API grants read:users ({source})")
+    if source == "auto":
+        return Check(name, True, f"{WINDOWS} (users.source = auto): {refusal}")
+    return Check(name, False, refusal)
 
 
 def _impatient(settings: Settings) -> Settings:
