@@ -85,3 +85,22 @@ def test_simulate_on_a_busy_port_says_so():
     assert done.returncode == 2, done.stderr
     assert "internal error" not in done.stderr
     assert f"port {port}" in done.stderr and "--port 0" in done.stderr
+
+
+def test_demo_shows_the_export_path(tmp_path):
+    exported = demo(tmp_path, "--users", "2500", "--users-source", "export")
+    assert exported.returncode == 0, exported.stderr
+    run_line = next(line for line in exported.stdout.splitlines() if line.startswith("run 1:"))
+    assert "users: export job job_" in run_line
+    requests = int(run_line.split(": ")[1].split()[0])
+    assert requests <= 13  # three lists, the job's create and polls, the total, the download
+    windows = demo(tmp_path, "--users", "2500", "--users-source", "extension")
+    assert windows.returncode == 0, windows.stderr
+    assert "users: extension windows" in windows.stdout
+    # Same tenant, other source: nothing to write.
+    rows = _table_rows(windows.stdout)
+    assert len(rows) >= 9 and all(line.split()[2:5] == ["0", "0", "0"] for line in rows)
+
+
+def _table_rows(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith("authz_")]

@@ -10,12 +10,14 @@ import click
 from sync.cli.common import logging_options, progress_bars, reports_errors
 from sync.cli.report import summary_table
 from sync.config import (
+    USER_SOURCES,
     Auth0Settings,
     DatabaseSettings,
     ExtensionSettings,
     Safeguard,
     Secret,
     Settings,
+    UserSourceSettings,
     normalize_database_url,
 )
 from sync.runner.run import run_sync
@@ -74,19 +76,35 @@ def simulator_settings(sim: Simulator, database_url: str, **options: Any) -> Set
     show_default=True,
     help="Where to write (a SQLAlchemy URL); the demo ignores AUTHZ_SYNC_DATABASE_URL on purpose.",
 )
+@click.option(
+    "--users-source",
+    type=click.Choice(USER_SOURCES),
+    default="auto",
+    show_default=True,
+    help="How the run reads users: Auth0's export job (the simulator grants the Management "
+    "API), the extension's /api/users windows, or auto (the export job when granted).",
+)
 @tenant_options
 @logging_options
 @reports_errors
-def demo(database_url: str, **tenant_size: int) -> None:
+def demo(database_url: str, users_source: str, **tenant_size: int) -> None:
     """Sync a simulated tenant into a local SQLite file and query it.
 
     Starts the built-in simulator on 127.0.0.1, runs a full sync against it over HTTP exactly as
     `authz-sync run` does against a real tenant, prints what was written and then answers, with
     SQL, the question this project exists for: one user's groups with their descriptions.
     """
-    with Simulator(_tenant(**tenant_size)) as sim:
+    # The simulator grants the Management API only when the export job is asked for, so that
+    # the default demo shows the windows the extension pages through.
+    scopes = None if users_source != "export" else ("read:users",)
+    with Simulator(_tenant(**tenant_size), management_scopes=scopes) as sim:
         # The demo's own file: another --users replaces the tenant, so deletes are expected.
-        settings = simulator_settings(sim, database_url, safeguard=Safeguard(allow_deletes=True))
+        settings = simulator_settings(
+            sim,
+            database_url,
+            safeguard=Safeguard(allow_deletes=True),
+            users=UserSourceSettings(users_source, export_poll_interval=0.2),
+        )
         click.echo(f"simulator: {tenant_size['users']} users on {sim.api_url}")
         _upgrade(settings)  # the demo's own file: migrate it rather than refuse it
         with progress_bars() as progress:
@@ -95,7 +113,8 @@ def demo(database_url: str, **tenant_size: int) -> None:
     click.echo(summary_table(report))
     click.echo(
         f"\nrun {report.run_id}: {report.api_requests} API requests, {report.seconds:.1f} s, "
-        f"{len(report.warnings)} dangling references left out"
+        f"{len(report.warnings)} dangling references left out; "
+        f"{report.users_source.description if report.users_source else 'no users read'}"
     )
     click.echo(_user_groups(settings))
 
