@@ -5,6 +5,8 @@ download."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from e2e import assert_synced, authz_sync, command_env, ledger, read_tables
 
@@ -54,6 +56,13 @@ def test_auto_takes_the_export_job_when_the_grant_is_there(sim, tenant, sqlite_u
     assert '"users_source": "users: export job job_' in done.stdout
     assert management_requests(sim) > 0
     assert_synced(sqlite_url, tenant)
+    status = authz_sync("status", "--json", env=env_for(sim, sqlite_url, "auto"))
+    assert json.loads(status.stdout)[0]["source"].endswith(f"(users: export job {sim_job(sim)})")
+
+
+def sim_job(sim) -> str:
+    (job_id,) = sim.jobs.jobs
+    return job_id
 
 
 def test_auto_reads_the_windows_without_a_grant_and_says_why(sim, tenant, sqlite_url):
