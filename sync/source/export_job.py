@@ -12,8 +12,9 @@ The life cycle, bounded by ``deadline`` (30 minutes by default; nothing waits pa
 1. a Management API token: the same client-credentials flow with another audience
    (``https://<tenant domain>/api/v2/``), cached apart from the extension's; a 403 from
    /oauth/token, a token without read:users, or a 401/403 from the API → ExportNotGranted;
-2. ``POST /api/v2/jobs/users-exports`` (format json, exactly USER_FIELDS); a 429 (too many jobs
-   running, or the rate limit) waits — as long as X-RateLimit-Reset says, growing — and retries;
+2. ``POST /api/v2/jobs/users-exports`` (format json, exactly ``fields``: USER_FIELDS for a
+   run, PROFILE_FIELDS for a backfill); a 429 (too many jobs running, or the rate limit)
+   waits — as long as X-RateLimit-Reset says, growing — and retries;
 3. ``GET /api/v2/jobs/{id}`` after growing pauses (``time_left_seconds`` when Auth0 gives it),
    the pacer honouring the rate-limit headers, until ``completed``;
 4. the location is downloaded at once, without credentials (export_download.py); a 403 (the
@@ -74,6 +75,14 @@ USER_FIELDS = (
     "user_id", "email", "name", "picture", "identities", "last_login", "logins_count",
     "blocked", "multifactor", "created_at", "updated_at",
 )  # fmt: skip
+# `backfill --user-details`: the root attributes of Auth0's user profile, what
+# GET /api/v2/users/{id} answers (a field a user lacks is left out of its line).
+PROFILE_FIELDS = (
+    "user_id", "email", "email_verified", "username", "phone_number", "phone_verified",
+    "name", "nickname", "given_name", "family_name", "picture", "identities",
+    "app_metadata", "user_metadata", "multifactor", "blocked", "last_ip", "last_login",
+    "logins_count", "created_at", "updated_at",
+)  # fmt: skip
 CREATE_PATH = "/api/v2/jobs/users-exports"
 REQUIRED_SCOPE = "read:users"
 JOB_ATTEMPTS = 2  # a job that fails is recreated once
@@ -106,6 +115,7 @@ class ExportSettings:
     poll_max: float = 60.0  # … up to this
     slice_size: int = SLICE_SIZE
     spool_dir: str | None = None  # where the compressed file waits (None: the system's temp)
+    fields: tuple[str, ...] = USER_FIELDS  # what the job exports (PROFILE_FIELDS: a backfill)
 
     @classmethod
     def from_settings(
@@ -276,7 +286,7 @@ class ExportJobClient:
         )
 
     def _create(self) -> str:
-        body = {"format": "json", "fields": [{"name": name} for name in USER_FIELDS]}
+        body = {"format": "json", "fields": [{"name": name} for name in self.settings.fields]}
         pause = self.settings.poll_initial
         while True:
             try:

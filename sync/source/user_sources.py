@@ -26,7 +26,7 @@ from sync.config import EXPORT_TOLERANCE_USERS, Settings
 from sync.errors import ExportJobFailed, ExportNotGranted
 from sync.model import RequestStats, Window
 from sync.progress import Progress
-from sync.source.export_job import ExportJobClient, ExportSettings, compare_counts
+from sync.source.export_job import USER_FIELDS, ExportJobClient, ExportSettings, compare_counts
 from sync.source.extension import ExtensionApi
 from sync.source.users import UserReader
 
@@ -133,13 +133,16 @@ def export_client(
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
     stats: RequestStats | None = None,
+    fields: tuple[str, ...] = USER_FIELDS,
 ) -> ExportJobClient:
+    """A client for export jobs of `fields` (a backfill asks for PROFILE_FIELDS)."""
     users = settings.users
     export = ExportSettings.from_settings(
         settings,
         settings.auth0.management_audience,
         deadline=users.export_timeout,
         poll_initial=users.export_poll_interval,
+        fields=fields,
     )
     return ExportJobClient(export, transport=transport, sleep=sleep, stats=stats)
 

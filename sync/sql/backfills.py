@@ -1,14 +1,18 @@
 """The bookkeeping of backfills (authz_backfills) and the profiles they store (authz_user_details).
 
 Progress is committed every checkpoint in the same transaction as the profiles it counts, so a
-killed backfill resumes with the first user it had not committed.
+killed backfill resumes with the first user it had not committed. What is still to do is always
+asked of the database (synced users without a profile of this backfill), never remembered: the
+per-user path walks that list in id order, the export path asks it of each slice of the file,
+so a resume skips what was committed whatever order the file came in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, and_, func, insert, select, update
 
 from sync.sql import schema
 from sync.sql.bulk import upsert_statement
@@ -50,6 +54,37 @@ def users_without_profile(engine: Engine, backfill_id: int) -> list[str]:
     )
     with engine.connect() as connection:
         return list(connection.scalars(query))
+
+
+def _without_profile(backfill_id: int):
+    """Synced users without a profile of this backfill: an anti-join on the details' key."""
+    users, details = schema.users, schema.user_details
+    joined = users.outerjoin(
+        details,
+        and_(details.c.user_id == users.c.user_id, details.c.backfill_id == backfill_id),
+    )
+    return joined, details.c.user_id.is_(None)
+
+
+def count_without_profile(engine: Engine, backfill_id: int) -> int:
+    """How many synced users this backfill has not stored a profile of yet."""
+    joined, lacking = _without_profile(backfill_id)
+    with engine.connect() as connection:
+        return connection.scalar(select(func.count()).select_from(joined).where(lacking))
+
+
+def without_profile_among(engine: Engine, backfill_id: int, user_ids: Collection[str]) -> set[str]:
+    """Which of `user_ids` (one slice of an export: ≤ 1000) are synced users this backfill
+    has not stored a profile of: an id the last sync did not see is left out, as is one a
+    killed backfill had committed."""
+    joined, lacking = _without_profile(backfill_id)
+    query = (
+        select(schema.users.c.user_id)
+        .select_from(joined)
+        .where(lacking, schema.users.c.user_id.in_(list(user_ids)))
+    )
+    with engine.connect() as connection:
+        return set(connection.scalars(query))
 
 
 def save_profiles(
