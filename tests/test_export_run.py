@@ -43,7 +43,7 @@ def test_export_run_equals_the_windows_run_and_switching_writes_nothing(sim, ten
     windows = authz_sync("run", "--compare-all", env=env_for(sim, database_url, "extension"))
     assert windows.exit_code == 0, windows.output
     assert NOTHING_CHANGED in windows.stdout  # every table compared: the same rows
-    assert "users: extension windows" in ledger(database_url)[-1]["source"]
+    assert ledger(database_url)[-1]["source"] == sim.api_url  # the windows: the plain label
     back = authz_sync("run", "--compare-all", env=env_for(sim, database_url, "export"))
     assert back.exit_code == 0 and NOTHING_CHANGED in back.stdout, back.output
     assert read_tables(database_url) == after_export
@@ -70,7 +70,7 @@ def test_auto_reads_the_windows_without_a_grant_and_says_why(sim, tenant, sqlite
     assert done.exit_code == 0, done.output
     assert "users.source = auto" in done.stderr and "no grant on the Management API" in done.stderr
     assert management_requests(sim) == 0  # only the token endpoint was asked
-    assert "users: extension windows" in ledger(sqlite_url)[-1]["source"]
+    assert ledger(sqlite_url)[-1]["source"] == sim.api_url  # the windows: the plain label
     assert_synced(sqlite_url, tenant)
 
 

@@ -199,9 +199,13 @@ class Run:
             return report
 
     def _label(self, read: Read) -> str:
-        """The ledger's source: the source's label, and how the users were read."""
+        """The ledger's source: the source's label, and the export job when one read the users.
+        The windows are how every run read users before the export job: their rows keep the
+        plain label, which analysts' queries may already compare with."""
         how = read.fetched.users_source
-        return f"{self.source.label} ({how.description})" if how else self.source.label
+        if how is None or (how.name == "extension" and not how.fell_back):
+            return self.source.label
+        return f"{self.source.label} ({how.description})"
 
     def _report(self, read: Read, plans: dict[str, Plan], fetch_seconds, logged) -> RunReport:
         return RunReport(
