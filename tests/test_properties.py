@@ -18,7 +18,7 @@ from sync.runner.run import run_sync
 from sync.source.extension import ExtensionApi
 from sync.source.users import UserReader
 from sync.sql import schema
-from sync.transform import Snapshot, build_rows, user_row
+from sync.transform import Snapshot, _checked_user_row, _plain_user_row, build_rows, user_row
 
 GUIDS = st.sampled_from([f"{i:08d}-1111-4111-8111-111111111111" for i in range(6)] + ["not-a-guid"])
 USER_IDS = st.sampled_from(["auth0|1", "auth0|2", "google-oauth2|3", "samlp|C D|é@x", ""])
@@ -79,6 +79,39 @@ USER = st.fixed_dictionaries(
         "multifactor": maybe(st.lists(st.text(max_size=5), max_size=2)),
     },
 )
+
+
+TIMESTAMPS = st.sampled_from(
+    ["2024-05-01T10:00:00.123Z", "2024-05-01T10:00:00Z", "2024-05-01T12:00:00+02:00",
+     "2024-05-01", "2024-05-01Z", "2024-05-01T10:00:00+01:00Z", "2024-13-01", "x", "", "Z"]
+)  # fmt: skip
+PLAIN_USER = st.fixed_dictionaries(
+    {"user_id": maybe(USER_IDS | st.text(min_size=250, max_size=260))},
+    optional={
+        "name": maybe(st.sampled_from(["<Error: not found>", "Ann", ""]) | st.text(max_size=9)),
+        "email": maybe(st.text(max_size=10) | st.text(min_size=319, max_size=322)),
+        "picture": maybe(st.text(max_size=10)),
+        "last_login": maybe(TIMESTAMPS),
+        "logins_count": maybe(st.integers(-1, 10**20)),
+        "blocked": maybe(st.booleans()),
+        "identities": maybe(st.lists(maybe(st.fixed_dictionaries({"connection": JSON})))),
+        "multifactor": maybe(st.lists(st.text(max_size=5), max_size=2)),
+    },
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(user=PLAIN_USER | JSON)
+def test_the_fast_path_of_user_rows_accepts_only_what_the_checks_accept(user):
+    """user_row takes well-formed users without the checks: it must never accept a user the
+    checks refuse, nor give another row."""
+    fast = _plain_user_row(user)
+    try:
+        checked = _checked_user_row(user)
+    except ApiDataError:
+        assert fast is None
+        return
+    assert fast is None or fast == checked
 
 
 @settings(max_examples=300, deadline=None)

@@ -8,7 +8,15 @@ from datetime import datetime
 import pytest
 
 from sync.errors import ApiDataError
-from sync.transform import Snapshot, TableRows, build_rows, user_row
+from sync.simulator import generate_tenant
+from sync.transform import (
+    Snapshot,
+    TableRows,
+    _checked_user_row,
+    _plain_user_row,
+    build_rows,
+    user_row,
+)
 
 G1, G2, GONE = (
     "11111111-1111-4111-8111-111111111111",
@@ -90,3 +98,14 @@ def test_bad_records_fail_naming_entity_id_and_field(changes, message):
     with pytest.raises(ApiDataError, match=message.replace("(", r"\(")) as caught:
         build(**changes)
     assert caught.value.exit_code == 65
+
+
+def test_well_formed_users_take_the_fast_path_with_the_checked_row():
+    """The simulator's users are what a tenant sends (emails, pictures, identities, logins):
+    every one is read by the fast path, to the row the checks give."""
+    users = list(generate_tenant(users=500).users.values())
+    assert all(_plain_user_row(user) == _checked_user_row(user) for user in users)
+    assert all(_plain_user_row(user) is not None for user in users)
+    # A user the checks refuse is never taken: the placeholder, an over-long email.
+    assert _plain_user_row(users[0] | {"name": "<Error: Unknown>"}) is None
+    assert _plain_user_row(users[0] | {"email": "x" * 321}) is None
