@@ -121,7 +121,7 @@ def fresh_database(kind: str, workdir: Path) -> tuple[URL, callable]:
     if kind == "sqlite":
         url = make_url(f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}")
         return url, lambda: None
-    server = normalize_database_url(SERVERS[kind])
+    server = make_url(normalize_database_url(SERVERS[kind]))
     name = f"authz_bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     quote = '"' if kind == "postgresql" else "`"

@@ -49,12 +49,10 @@ def test_a_killed_backfill_resumes_where_it_stopped(sim, database_url):
     assert CHECKPOINT <= len(committed) < 260
 
     sim.latency = 0
-    resumed = authz_sync("backfill", "--user-details", env=env)
-    assert resumed.exit_code == 0, resumed.output
-    assert re.fullmatch(
+    backfill_says(
+        env,
         r"backfill 1 resumed and finished: \d+ profiles fetched this time, 1 user gone since "
         r"the last sync\n",
-        resumed.stdout,
     )
     stored = profiles(database_url)
     assert set(stored) == set(sim.tenant.users)
@@ -73,6 +71,13 @@ def test_backfill_needs_a_synced_database_and_an_option(sim, sqlite_url):
     assert result.exit_code == 78 and "run `authz-sync run`" in result.stderr
 
 
+def backfill_says(env: dict[str, str], summary: str) -> None:
+    """`backfill --user-details` succeeds with exactly this summary (a regular expression)."""
+    done = authz_sync("backfill", "--user-details", env=env)
+    assert done.exit_code == 0, done.output
+    assert re.fullmatch(summary, done.stdout), done.stdout
+
+
 GRANTED = pytest.mark.simulator(management_scopes=("read:users",))
 FAST_POLLS = {"AUTHZ_SYNC_USERS_EXPORT_POLL_INTERVAL": "0.1"}
 
@@ -87,12 +92,10 @@ def test_backfill_through_the_export_job_gives_the_per_user_profiles(sim, databa
     assert authz_sync("run", env=env).exit_code == 0
     sim.tenant.delete_user(next(iter(sim.tenant.users)))  # gone since the sync: skipped
     before = management_requests(sim)
-    exported = authz_sync("backfill", "--user-details", env=env)
-    assert exported.exit_code == 0, exported.output
-    assert re.fullmatch(
+    backfill_says(
+        env,
         r"backfill 1 finished: 259 profiles fetched, 1 user gone since the last sync; "
         r"\d API requests \(export job job_\w+\)\n",
-        exported.stdout,
     )
     assert profile_requests(sim) == 0 and management_requests(sim) - before <= 10
     from_export = profiles(database_url)
