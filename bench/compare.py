@@ -69,7 +69,13 @@ def dlt_run(sim: Simulator, kind: str, url: str, pipelines_dir: str) -> Figures:
     child = subprocess.run(command, env=sim_env(sim, url), capture_output=True, text=True)
     wall = time.monotonic() - started
     if child.returncode != 0:
-        raise SystemExit(f"dlt failed ({child.returncode}): {child.stderr.strip()[-800:]}")
+        log = Path(pipelines_dir) / "dlt-failure.log"
+        log.write_text(child.stderr)
+        cause = next(
+            (line for line in child.stderr.splitlines() if "Error" in line or "error" in line),
+            child.stderr.strip()[-300:],
+        )
+        raise SystemExit(f"dlt failed ({child.returncode}): {cause.strip()[:400]}")
     peak = int(PEAK.search(child.stderr).group(1)) / 1024
     return Figures(wall, peak, int(LOADED.search(child.stdout).group(1)))
 
