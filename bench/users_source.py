@@ -17,7 +17,6 @@ wall time, peak RSS, and the backfill's requests.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.compare import sim_env
 from bench.run import MEASURE, PEAK, SIZES, fresh_database, run_child
 from sync.simulator import Simulator, generate_tenant
 
@@ -33,16 +33,8 @@ LISTS = 3  # /api/groups, /api/roles, /api/permissions
 
 
 def env_for(sim: Simulator, url: str, source: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHZ_SYNC_")}
-    return env | {
-        "AUTHZ_SYNC_AUTH0_DOMAIN": sim.url,
-        "AUTHZ_SYNC_CLIENT_ID": sim.client_id,
-        "AUTHZ_SYNC_CLIENT_SECRET": sim.client_secret,
-        "AUTHZ_SYNC_EXTENSION_URL": sim.api_url,
-        "AUTHZ_SYNC_DATABASE_URL": url,
-        "AUTHZ_SYNC_USERS_SOURCE": source,
-        "AUTHZ_SYNC_USERS_EXPORT_POLL_INTERVAL": "0.5",
-    }
+    polls = {"AUTHZ_SYNC_USERS_EXPORT_POLL_INTERVAL": "0.5"}
+    return sim_env(sim, url) | {"AUTHZ_SYNC_USERS_SOURCE": source} | polls
 
 
 def user_requests(sim: Simulator, since: int) -> int:
