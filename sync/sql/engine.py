@@ -151,6 +151,10 @@ def database_errors(engine: Engine, doing: str = "cannot use the database {}") -
     try:
         yield
     except SQLAlchemyError as error:
+        if interrupt := _interrupt_behind(error):
+            # A signal stopped a statement and invalidated the connection; cleaning up on it
+            # then fails. The signal is what happened: it rolls back and exits 130/143.
+            raise interrupt from None
         cause = first_line(error)
         if _lock_wait_ran_out(error):
             waited = getattr(engine, "lock_timeout", LOCK_TIMEOUT)
@@ -159,6 +163,16 @@ def database_errors(engine: Engine, doing: str = "cannot use the database {}") -
                 f"holds (database.lock_timeout); nothing was written ({cause})"
             )
         raise DatabaseError(f"{doing.format(describe(engine))}: {cause}") from None
+
+
+def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt (SIGINT, SIGTERM) during whose handling `error` was raised, if any."""
+    seen = error.__context__
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__context__
+    return None
 
 
 def _lock_wait_ran_out(error: SQLAlchemyError) -> bool:
