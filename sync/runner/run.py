@@ -203,7 +203,7 @@ class Run:
         The windows are how every run read users before the export job: their rows keep the
         plain label, which analysts' queries may already compare with."""
         how = read.fetched.users_source
-        if how is None or (how.name == "extension" and not how.fell_back):
+        if how is None or how.name == "extension":  # a fallback's name is "export"
             return self.source.label
         return f"{self.source.label} ({how.description})"
 
