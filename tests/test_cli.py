@@ -104,3 +104,24 @@ def test_python_m_entry_point_is_not_required_but_the_console_script_is():
     done = subprocess.run(["authz-sync", "--version"], capture_output=True, text=True, check=True)
     assert done.stdout.startswith("authz-sync, version ")
     assert sys.version_info >= (3, 10)
+
+
+def test_a_run_imports_only_what_it_uses():
+    """Start-up is most of a small tenant's run (and of every test's child process): the run
+    command brings neither the other commands, nor the simulator, nor Alembic, nor rich's bars."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, sync.cli; sync.cli.main.get_command(None, 'run');"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith(('sync.', 'alembic')))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    modules = set(loaded.stdout.split())
+    assert "sync.cli.run" in modules, loaded.stderr
+    unwanted = {"alembic", "sync.simulator", "sync.cli.demo", "sync.cli.db", "sync.terminal_bars"}
+    assert not unwanted & modules
+    assert not {m for m in modules if m.startswith("sync.cli.") and m[9:] in COMMAND_MODULES}
+
+
+COMMAND_MODULES = {"backfill", "check", "config", "db", "demo", "graph", "import_file", "status"}

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import yaml
 
-from sync.cli import main
+from sync.cli import COMMANDS, main
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 
 
 def accepts(args: list[str]) -> None:
     """Parse a command line exactly as the console script would, without running it."""
-    at = next(i for i, arg in enumerate(args) if arg in main.commands)
+    at = next(i for i, arg in enumerate(args) if arg in COMMANDS)
     name, rest = args[at], list(args[at + 1 :])
     context = main.make_context("authz-sync", [*args[:at], name])  # the global options
-    main.commands[name].make_context(name, rest, parent=context)
+    main.get_command(context, name).make_context(name, rest, parent=context)
 
 
 def command_after(word: str, line: str) -> list[str]:

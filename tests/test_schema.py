@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import zipfile
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import insert, select
+from alembic.script import ScriptDirectory
+from sqlalchemy import insert, select, text
 
+from sync.errors import SchemaError
 from sync.sql import revisions, schema
 from sync.sql.engine import open_engine
 
@@ -21,6 +24,31 @@ def test_migrations_match_the_model(database_url):
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             assert compare_metadata(context, schema.metadata) == []
             assert revisions.current_revision(connection) == revisions.head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_head_names_the_newest_migration():
+    """The run compares with revisions.HEAD instead of loading the scripts: it must be theirs."""
+    scripts = ScriptDirectory.from_config(revisions.alembic_config())
+    assert scripts.get_current_head() == revisions.HEAD
+
+
+def test_the_revision_is_read_as_alembic_reads_it(database_url):
+    engine = open_engine(database_url)
+    alembic_reads = lambda c: MigrationContext.configure(c).get_current_revision()  # noqa: E731
+    try:
+        with engine.connect() as connection:  # empty: no version table
+            assert revisions.current_revision(connection) is None is alembic_reads(connection)
+        revisions.upgrade(engine, "0003")
+        with engine.connect() as connection:
+            assert revisions.current_revision(connection) == "0003" == alembic_reads(connection)
+        revisions.upgrade(engine)
+        with engine.begin() as connection:
+            assert revisions.current_revision(connection) == revisions.HEAD
+            connection.execute(text("INSERT INTO alembic_version VALUES ('0004')"))
+            with pytest.raises(SchemaError, match="records 2 schema revisions"):
+                revisions.current_revision(connection)
     finally:
         engine.dispose()
 
