@@ -317,6 +317,20 @@ def test_a_listing_digest_names_the_exact_answer():
     assert first.digest == again.digest != other.digest
 
 
+def test_an_id_named_in_many_records_is_one_object():
+    """Memory at 500k memberships: each repeat of a member id is the same str, not a copy."""
+    body = {
+        "groups": [
+            {"_id": "a", "members": ["auth0|1", "auth0|2"], "nested": ["b"]},
+            {"_id": "b", "members": ["auth0|2", 7], "nested": [], "description": "auth0|1"},
+        ]
+    }
+    records = client(FakeTenant([ok(body)]), []).listing("groups").records
+    assert records == body["groups"]  # the same values
+    first, second = records
+    assert first["members"][1] is second["members"][0]
+
+
 def test_a_compressed_answer_that_cannot_be_decoded_is_retried():
     garbled = httpx.Response(
         200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip")
