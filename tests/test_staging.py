@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, inspect, select
 
 from sync.sql import schema
-from sync.sql.engine import open_engine
+from sync.sql.engine import begin_writing, open_engine
 from sync.sql.revisions import ensure_schema
-from sync.sql.twins import StagedTable
+from sync.sql.twins import TRANSACTIONAL_DDL, StagedTable
 
 KEYS = ("user_id",)
 NOW = datetime(2026, 11, 28, 12, 0, 0)
@@ -157,3 +157,49 @@ def test_change_rows_page_through_more_rows_than_one_page(engine, monkeypatch):
         inserted = [after["user_id"] for _, _, after in plan.change_rows()]
         assert inserted == [u["user_id"] for u in many]
         assert [u["user_id"] for u in plan.inserted_rows(4)] == inserted[:4]
+
+
+def test_a_table_loaded_empty_builds_its_reader_indexes_after_the_load(database_url):
+    engine = open_engine(database_url)
+    ensure_schema(engine)
+    table = schema.group_members
+    rows = [
+        {"group_id": f"g{n % 7}", "user_id": f"auth0|{n}", "is_orphan": False} for n in range(50)
+    ]
+    try:
+        with engine.connect() as connection:
+            indexes = _index_names(connection, table)
+            assert indexes  # the user_id index readers need
+            begin_writing(connection)  # as a run loads: inside its write transaction
+            staged = StagedTable(connection, table, ("group_id", "user_id"), into_empty_table=True)
+            transactional = connection.dialect.name in TRANSACTIONAL_DDL
+            assert _index_names(connection, table) == (set() if transactional else indexes)
+            staged.add(rows, distinct=True)
+            assert staged.plan().count.inserted == 50
+            assert _index_names(connection, table) == indexes
+            connection.rollback()
+        with engine.connect() as connection:  # a run that fails leaves the table as it was
+            assert _index_names(connection, table) == indexes
+            assert connection.scalar(select(func.count()).select_from(table)) == 0
+    finally:
+        engine.dispose()
+
+
+def test_a_failed_first_load_rolls_the_dropped_indexes_back(database_url):
+    engine = open_engine(database_url)
+    ensure_schema(engine)
+    table = schema.group_members
+    try:
+        with engine.connect() as connection:
+            indexes = _index_names(connection, table)
+            begin_writing(connection)
+            StagedTable(connection, table, ("group_id", "user_id"), into_empty_table=True)
+            connection.rollback()  # before the load was planned: the indexes were dropped
+        with engine.connect() as connection:
+            assert _index_names(connection, table) == indexes
+    finally:
+        engine.dispose()
+
+
+def _index_names(connection, table) -> set[str]:
+    return {index["name"] for index in inspect(connection).get_indexes(table.name)}

@@ -51,6 +51,9 @@ STAGE_BATCH = 5000  # rows handed to one COPY or batched upsert
 # Where temporary tables live: naming it keeps a twin from ever resolving to (or being dropped
 # as) a real table of the same name, whatever schema the real tables are in.
 TEMPORARY_SCHEMA = {"postgresql": "pg_temp", "sqlite": "temp"}
+# Where DDL is part of the transaction, so that a failed run rolls a dropped index back.
+# MySQL and MariaDB commit on DROP INDEX: there a table is loaded with its indexes in place.
+TRANSACTIONAL_DDL = ("postgresql", "sqlite")
 
 
 class StagedTable:
@@ -58,7 +61,10 @@ class StagedTable:
 
     `into_empty_table`: the table is known to be empty inside the run's write transaction
     (a first load). Then there is nothing to compare, and the rows go straight into the table:
-    one bulk load instead of two. Never in a dry run.
+    one bulk load instead of two. Never in a dry run. The indexes only readers need (not the
+    key) are dropped for the load and built when it is planned: one sorted build instead of
+    an insert at a random place per row (L, SQLite: 2.4M effective permissions 11.7 -> 5.4 s
+    with the ordered insert).
     """
 
     def __init__(
@@ -72,8 +78,13 @@ class StagedTable:
         self.connection, self.table, self.keys = connection, table, tuple(keys)
         self.seconds = 0.0  # spent staging rows: the benchmark reports it apart from the fetch
         self.direct = into_empty_table
+        self._deferred_indexes: list = []
         if self.direct:
             self.twin, self._upsert = table, insert(table)
+            if _ddl_rolls_back(connection):
+                self._deferred_indexes = sorted(table.indexes, key=lambda index: index.name)
+            for index in self._deferred_indexes:
+                index.drop(connection)
             return
         columns = [
             Column(c.name, c.type, primary_key=c.name in keys, nullable=c.nullable)
@@ -132,6 +143,9 @@ class StagedTable:
 
     def plan(self) -> StagedPlan | LoadedPlan:
         if self.direct:
+            for index in self._deferred_indexes:
+                index.create(self.connection)
+            self._deferred_indexes = []
             loaded = self.connection.scalar(select(func.count()).select_from(self.table))
             return LoadedPlan(self.connection, self.table, self.keys, TableCount(loaded, loaded))
         return StagedPlan(self.connection, self.table, self.keys, self.twin)
@@ -268,6 +282,14 @@ class StagedPlan:
             stamps = [literal(v, self.table.c[n].type) for n, v in stamp.items()]
             source = select(*(new.c[n] for n in self._compared), *stamps)
             connection.execute(insert(self.table).from_select(columns, source))
+
+
+def _ddl_rolls_back(connection: Connection) -> bool:
+    """Whether a DROP INDEX now would be undone by a rollback. Python's sqlite3 opens no
+    transaction before DDL by itself: only inside one (the run's BEGIN IMMEDIATE) is it safe."""
+    if connection.dialect.name == "sqlite":
+        return connection.connection.driver_connection.in_transaction
+    return connection.dialect.name in TRANSACTIONAL_DDL
 
 
 def _how_many(condition):
