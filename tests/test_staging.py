@@ -159,46 +159,36 @@ def test_change_rows_page_through_more_rows_than_one_page(engine, monkeypatch):
         assert [u["user_id"] for u in plan.inserted_rows(4)] == inserted[:4]
 
 
-def test_a_table_loaded_empty_builds_its_reader_indexes_after_the_load(database_url):
-    engine = open_engine(database_url)
-    ensure_schema(engine)
-    table = schema.group_members
+def test_a_table_loaded_empty_builds_its_reader_indexes_after_the_load(engine):
+    table = schema.group_members  # empty: the fixture stores users only
     rows = [
         {"group_id": f"g{n % 7}", "user_id": f"auth0|{n}", "is_orphan": False} for n in range(50)
     ]
-    try:
-        with engine.connect() as connection:
-            indexes = _index_names(connection, table)
-            assert indexes  # the user_id index readers need
-            begin_writing(connection)  # as a run loads: inside its write transaction
-            staged = StagedTable(connection, table, ("group_id", "user_id"), into_empty_table=True)
-            transactional = connection.dialect.name in TRANSACTIONAL_DDL
-            assert _index_names(connection, table) == (set() if transactional else indexes)
-            staged.add(rows, distinct=True)
-            assert staged.plan().count.inserted == 50
-            assert _index_names(connection, table) == indexes
-            connection.rollback()
-        with engine.connect() as connection:  # a run that fails leaves the table as it was
-            assert _index_names(connection, table) == indexes
-            assert connection.scalar(select(func.count()).select_from(table)) == 0
-    finally:
-        engine.dispose()
+    with engine.connect() as connection:
+        indexes = _index_names(connection, table)
+        assert indexes  # the user_id index readers need
+        begin_writing(connection)  # as a run loads: inside its write transaction
+        staged = StagedTable(connection, table, ("group_id", "user_id"), into_empty_table=True)
+        transactional = connection.dialect.name in TRANSACTIONAL_DDL
+        assert _index_names(connection, table) == (set() if transactional else indexes)
+        staged.add(rows, distinct=True)
+        assert staged.plan().count.inserted == 50
+        assert _index_names(connection, table) == indexes
+        connection.rollback()
+    with engine.connect() as connection:  # a run that fails leaves the table as it was
+        assert _index_names(connection, table) == indexes
+        assert connection.scalar(select(func.count()).select_from(table)) == 0
 
 
-def test_a_failed_first_load_rolls_the_dropped_indexes_back(database_url):
-    engine = open_engine(database_url)
-    ensure_schema(engine)
+def test_a_failed_first_load_rolls_the_dropped_indexes_back(engine):
     table = schema.group_members
-    try:
-        with engine.connect() as connection:
-            indexes = _index_names(connection, table)
-            begin_writing(connection)
-            StagedTable(connection, table, ("group_id", "user_id"), into_empty_table=True)
-            connection.rollback()  # before the load was planned: the indexes were dropped
-        with engine.connect() as connection:
-            assert _index_names(connection, table) == indexes
-    finally:
-        engine.dispose()
+    with engine.connect() as connection:
+        indexes = _index_names(connection, table)
+        begin_writing(connection)
+        StagedTable(connection, table, ("group_id", "user_id"), into_empty_table=True)
+        connection.rollback()  # before the load was planned: the indexes were dropped
+    with engine.connect() as connection:
+        assert _index_names(connection, table) == indexes
 
 
 def _index_names(connection, table) -> set[str]:
