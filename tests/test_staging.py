@@ -9,11 +9,12 @@ from datetime import datetime
 
 import pytest
 from sqlalchemy import func, insert, inspect, select
+from sqlalchemy.exc import IntegrityError
 
 from sync.sql import schema
 from sync.sql.engine import begin_writing, open_engine
 from sync.sql.revisions import ensure_schema
-from sync.sql.twins import TRANSACTIONAL_DDL, StagedTable
+from sync.sql.twins import DEFERRED_KEY, TRANSACTIONAL_DDL, StagedTable
 
 KEYS = ("user_id",)
 NOW = datetime(2026, 11, 28, 12, 0, 0)
@@ -171,13 +172,48 @@ def test_a_table_loaded_empty_builds_its_reader_indexes_after_the_load(engine):
         staged = StagedTable(connection, table, ("group_id", "user_id"), into_empty_table=True)
         transactional = connection.dialect.name in TRANSACTIONAL_DDL
         assert _index_names(connection, table) == (set() if transactional else indexes)
+        keyless = connection.dialect.name in DEFERRED_KEY
+        assert _key(connection, table) == ([] if keyless else ["group_id", "user_id"])
         staged.add(rows, distinct=True)
         assert staged.plan().count.inserted == 50
         assert _index_names(connection, table) == indexes
+        assert _key(connection, table) == ["group_id", "user_id"]
         connection.rollback()
     with engine.connect() as connection:  # a run that fails leaves the table as it was
         assert _index_names(connection, table) == indexes
+        assert _key(connection, table) == ["group_id", "user_id"]
         assert connection.scalar(select(func.count()).select_from(table)) == 0
+
+
+def test_a_first_load_that_repeats_a_key_fails_whether_or_not_the_key_was_deferred(engine):
+    table = schema.group_members
+    twice = [{"group_id": "g", "user_id": "auth0|same", "is_orphan": False}] * 2
+    with engine.connect() as connection:
+        begin_writing(connection)
+        staged = StagedTable(connection, table, ("group_id", "user_id"), into_empty_table=True)
+        with pytest.raises(IntegrityError):  # at the load, or when the deferred key is built
+            staged.add(twice, distinct=True)
+            staged.plan()
+        connection.rollback()
+    with engine.connect() as connection:
+        assert _key(connection, table) == ["group_id", "user_id"]
+        assert connection.scalar(select(func.count()).select_from(table)) == 0
+
+
+def test_a_table_loaded_without_its_key_refuses_rows_that_need_an_upsert(engine):
+    with engine.connect() as connection:
+        begin_writing(connection)
+        staged = StagedTable(
+            connection, schema.group_members, ("group_id", "user_id"), into_empty_table=True
+        )
+        row = {"group_id": "g", "user_id": "auth0|u", "is_orphan": False}
+        if connection.dialect.name in DEFERRED_KEY:
+            with pytest.raises(ValueError, match="without its key"):
+                staged.add([row])
+        else:
+            staged.add([row])  # the key is there to upsert on
+            assert staged.plan().count.inserted == 1
+        connection.rollback()
 
 
 def test_a_failed_first_load_rolls_the_dropped_indexes_back(engine):
@@ -189,6 +225,10 @@ def test_a_failed_first_load_rolls_the_dropped_indexes_back(engine):
         connection.rollback()  # before the load was planned: the indexes were dropped
     with engine.connect() as connection:
         assert _index_names(connection, table) == indexes
+
+
+def _key(connection, table) -> list[str]:
+    return inspect(connection).get_pk_constraint(table.name)["constrained_columns"]
 
 
 def _index_names(connection, table) -> set[str]:

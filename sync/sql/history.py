@@ -24,22 +24,16 @@ TENANT, REPAIR = "tenant", "repair"  # authz_changes.cause
 
 
 def write_history(connection: Connection, plans: dict, run_id: int, now: datetime) -> None:
-    """Open history rows for new links and close those of vanished ones: two set-based
+    """Close the history rows of vanished links and open rows for new ones: two set-based
     statements per link table. Call it before the plans are written (it reads their
-    difference)."""
+    difference). Closing first scans only the rows open before this run (the rows it opens
+    are of links it holds): none on a first load, instead of all of them (500k memberships:
+    1.1 s on PostgreSQL)."""
     for base_name, history in schema.HISTORY_TABLES.items():
         plan = plans[base_name]
         if not plan.changed:
             continue
         keys = list(plan.keys)
-        new = plan.new_rows()
-        opened = select(
-            *(new.c[k] for k in keys),
-            literal(now, history.c.valid_from.type),
-            literal(run_id, history.c.valid_from_run_id.type),
-        )
-        columns = [*keys, "valid_from", "valid_from_run_id"]
-        connection.execute(insert(history).from_select(columns, opened))
         twin = plan.twin
         match = and_(*(twin.c[k] == history.c[k] for k in keys))
         kept = select(literal(1)).select_from(twin).where(match).exists()
@@ -48,6 +42,14 @@ def write_history(connection: Connection, plans: dict, run_id: int, now: datetim
             .where(history.c.valid_to.is_(None), ~kept)
             .values(valid_to=now, valid_to_run_id=run_id)
         )
+        new = plan.new_rows()
+        opened = select(
+            *(new.c[k] for k in keys),
+            literal(now, history.c.valid_from.type),
+            literal(run_id, history.c.valid_from_run_id.type),
+        )
+        columns = [*keys, "valid_from", "valid_from_run_id"]
+        connection.execute(insert(history).from_select(columns, opened))
 
 
 def write_changes(
