@@ -129,10 +129,11 @@ def row(size: str, kind: str, latency: float, f: dict[str, Figures]) -> str:
     shape = SIZES[size]
     tenant = f"{size}: {shape['users']:,} / {shape['groups']:,} / {shape['memberships']:,}"
     a1, d1 = f["authz-sync first"], f["dlt first"]
-    a2, d2 = f.get("authz-sync rerun", a1), f.get("dlt rerun", d1)
-    peak_ours = max(a1.peak_rss_mb, a2.peak_rss_mb)
-    peak_theirs = max(d1.peak_rss_mb, d2.peak_rss_mb)
-    rerun = "not run" if "dlt rerun" not in f else _ratio(d2.wall, a2.wall)
+    peak_ours = max(v.peak_rss_mb for k, v in f.items() if k.startswith("authz-sync"))
+    peak_theirs = max(v.peak_rss_mb for k, v in f.items() if k.startswith("dlt"))
+    rerun = "not run"
+    if "dlt rerun" in f:
+        rerun = _ratio(f["dlt rerun"].wall, f["authz-sync rerun"].wall)
     return (
         f"| {tenant}, {latency * 1000:.0f} ms | {kind} "
         f"| {_ratio(d1.wall, a1.wall)} | {rerun} "
