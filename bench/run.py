@@ -15,8 +15,10 @@ prints:
 - API requests made vs the floor ⌈users/100⌉ + 3 list calls, and 429s provoked;
 - wall time vs the rate-limit floor (requests ÷ allowed rate), when a rate limit is set;
 - fetch and apply time, rows written per second, peak RSS of the child;
-- on PostgreSQL, the same rows loaded by COPY into copies of the tables (the write limit), as a
-  ratio of our apply throughput to COPY's;
+- on PostgreSQL, the same rows loaded by COPY into copies of the tables, as a ratio of our apply
+  throughput to COPY's; and COPY into bare copies with the keys and indexes built after: the
+  write floor of any loader writing these rows; on SQLite, the same rows copied by SQLite
+  itself into a fresh file, indexes built after, committed (the write floor there);
 - the no-op run's requests (it reads the first run's windows) and apply time as a share of
   the initial one; the same for the night when 1% of the users logged in.
 
@@ -137,33 +139,88 @@ def fresh_database(kind: str, workdir: Path) -> tuple[URL, callable]:
     return server.set(database=name), drop
 
 
-def copy_throughput(url: URL) -> tuple[int, float]:
-    """Rows per second of COPY into empty copies of the tables, with the synced rows."""
+def copy_throughput(url: URL) -> tuple[int, float, float]:
+    """The same rows COPYed into empty copies of the tables: seconds with the tables' keys and
+    indexes in place, and seconds into bare copies with the keys and indexes built after
+    (what any loader writing these rows needs at least: the write floor)."""
     import io
 
     engine = create_engine(url)
     raw = engine.raw_connection()
-    total_rows, seconds = 0, 0.0
+    total_rows, indexed, bare = 0, 0.0, 0.0
     try:
         cursor = raw.cursor()
-        names = [*schema.SYNCED_TABLES, *schema.EFFECTIVE_TABLES]
-        for name in names:
-            cursor.execute(f"CREATE TABLE copy_{name} (LIKE {name} INCLUDING ALL)")
+        for name in [*schema.SYNCED_TABLES, *schema.EFFECTIVE_TABLES]:
             buffer = io.BytesIO()
             with cursor.copy(f"COPY {name} TO STDOUT") as copy:
                 for chunk in copy:
                     buffer.write(chunk)
             data = buffer.getvalue()
+            total_rows += data.count(b"\n")
+            cursor.execute(f"CREATE TABLE copy_{name} (LIKE {name} INCLUDING ALL)")
+            cursor.execute(f"CREATE TABLE bare_{name} (LIKE {name} INCLUDING DEFAULTS)")
             started = time.monotonic()
             with cursor.copy(f"COPY copy_{name} FROM STDIN") as copy:
                 copy.write(data)
-            seconds += time.monotonic() - started
-            total_rows += data.count(b"\n")
+            indexed += time.monotonic() - started
+            started = time.monotonic()
+            with cursor.copy(f"COPY bare_{name} FROM STDIN") as copy:
+                copy.write(data)
+            for statement in _key_and_indexes(schema.metadata.tables[name], f"bare_{name}"):
+                cursor.execute(statement)
+            bare += time.monotonic() - started
         raw.rollback()
     finally:
         raw.close()
         engine.dispose()
+    return total_rows, indexed, bare
+
+
+def sqlite_write_floor(url: URL) -> tuple[int, float]:
+    """The same rows copied by SQLite itself (INSERT … SELECT, in key order, no Python) into a
+    fresh file in WAL mode, indexes built after, committed: the write floor on SQLite."""
+    import sqlite3
+
+    floor = f"{url.database}.floor"
+    engine = create_engine(f"sqlite:///{floor}")
+    with engine.begin() as connection:  # the tables as authz-sync makes them, without indexes
+        connection.exec_driver_sql("PRAGMA journal_mode = WAL")
+        for name in [*schema.SYNCED_TABLES, *schema.EFFECTIVE_TABLES]:
+            table = schema.metadata.tables[name]
+            table.create(connection)
+            for index in table.indexes:
+                index.drop(connection)
+    engine.dispose()
+    database = sqlite3.connect(floor, isolation_level=None)
+    database.execute("ATTACH DATABASE ? AS loaded", (url.database,))
+    total_rows, started = 0, time.monotonic()
+    database.execute("BEGIN")
+    for name in [*schema.SYNCED_TABLES, *schema.EFFECTIVE_TABLES]:
+        table = schema.metadata.tables[name]
+        key = ", ".join(column.name for column in table.primary_key.columns)
+        cursor = database.execute(
+            f"INSERT INTO main.{name} SELECT * FROM loaded.{name} ORDER BY {key}"
+        )
+        total_rows += cursor.rowcount
+        for index in sorted(table.indexes, key=lambda index: index.name):
+            columns = ", ".join(column.name for column in index.columns)
+            database.execute(f"CREATE INDEX main.{index.name} ON {name} ({columns})")
+    database.execute("COMMIT")
+    seconds = time.monotonic() - started
+    database.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(floor + suffix).unlink(missing_ok=True)
     return total_rows, seconds
+
+
+def _key_and_indexes(table, name: str) -> list[str]:
+    key = ", ".join(column.name for column in table.primary_key.columns)
+    statements = [f"ALTER TABLE {name} ADD PRIMARY KEY ({key})"]
+    for index in sorted(table.indexes, key=lambda index: index.name):
+        columns = ", ".join(column.name for column in index.columns)
+        unique = "UNIQUE " if index.unique else ""
+        statements.append(f"CREATE {unique}INDEX {name}_{index.name} ON {name} ({columns})")
+    return statements
 
 
 def bench(size: str, kind: str, args, workdir: Path) -> None:
@@ -232,13 +289,23 @@ def report(size, kind, shape, generated, floor, first, second, limited, args, ur
         f"({per_second:,.0f} rows/s), peak RSS {first.peak_rss_mb:.0f} MB"
     )
     if kind == "postgresql":
-        rows, seconds = copy_throughput(url)
-        copy_rate = rows / seconds if seconds else float("inf")
+        rows, indexed, bare = copy_throughput(url)
         with_staging = first.rows / (first.apply + first.staging)
         print(
-            f"COPY          {rows:,} rows in {seconds:.2f} s ({copy_rate:,.0f} rows/s); "
-            f"our apply = {per_second / copy_rate:.0%} of COPY "
-            f"({with_staging / copy_rate:.0%} counting the users' staging)"
+            f"COPY          {rows:,} rows in {indexed:.2f} s ({rows / indexed:,.0f} rows/s); "
+            f"our apply = {per_second * indexed / rows:.0%} of COPY "
+            f"({with_staging * indexed / rows:.0%} counting the users' staging)"
+        )
+        print(
+            f"write floor   COPY into bare tables, keys and indexes built after: {bare:.2f} s "
+            f"({rows / bare:,.0f} rows/s); our apply = {per_second * bare / rows:.0%} of it"
+        )
+    if kind == "sqlite":
+        rows, seconds = sqlite_write_floor(url)
+        print(
+            f"write floor   SQLite copying the same rows itself, indexes built after, "
+            f"committed: {seconds:.2f} s ({rows / seconds:,.0f} rows/s); "
+            f"our apply = {per_second * seconds / rows:.0%} of it"
         )
     share = second.apply / first.apply if first.apply else 0
     print(

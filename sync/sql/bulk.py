@@ -25,6 +25,10 @@ def copy_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) 
     statement = f"COPY {qualified_name(connection, table)} ({', '.join(columns)}) FROM STDIN"
     import psycopg  # only on PostgreSQL, where the driver is installed
 
+    if not connection.in_transaction():
+        # COPY goes past SQLAlchemy, which would not know the driver opened a transaction:
+        # the caller's commit or rollback would then not reach it.
+        connection.begin()
     try:
         cursor = connection.connection.driver_connection.cursor()
         with cursor, cursor.copy(statement) as copy:

@@ -137,6 +137,12 @@ class StagedTable:
         for batch in chunks(rows, STAGE_BATCH):
             self.add(batch, distinct=distinct)
 
+    def staged_keys(self, values: Sequence[Any]) -> list[Any]:
+        """Which of `values` of the (first) key column the twin already holds."""
+        column = self.twin.c[self.keys[0]]
+        query = select(column).where(column.in_(values)).order_by(column)
+        return list(self.connection.scalars(query))
+
     def mark_orphans(self, users: Table) -> None:
         """Set `is_orphan` on every staged row whose user_id is not in `users`: one statement,
         however many members there are. Rows are staged with is_orphan false (transform.py), so
