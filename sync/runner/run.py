@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timezone
 from typing import Any
 
@@ -26,7 +26,16 @@ from sync import model
 from sync.config import DatabaseSettings, ImportSettings, Safeguard, Settings
 from sync.errors import ApiDataError, DatabaseError, Interrupted, SyncError, exit_code_of
 from sync.logs import current_run
-from sync.model import UNKNOWN, DryRun, Fetched, LastSuccess, RequestStats, RunReport, Sample
+from sync.model import (
+    UNKNOWN,
+    DryRun,
+    Fetched,
+    LastSuccess,
+    RequestStats,
+    RunReport,
+    Sample,
+    Snapshot,
+)
 from sync.progress import NO_PROGRESS, Progress
 from sync.redact import redact
 from sync.runner.heartbeat import Heartbeat, beating
@@ -107,6 +116,9 @@ def read_source(
         twin.drop()
     users = RunUsers(twin if fetched.has_users else None)
     rows = build_rows(fetched.snapshot)
+    # The lists' records are rows now: let the API's copy go for the rest of the run (at L,
+    # 500k member ids in the groups' lists, held twice otherwise).
+    fetched = replace(fetched, snapshot=Snapshot([], [], []))
     if fetched.users_source:  # a fallback or a count difference: the run's warnings say so
         rows.warnings.extend(fetched.users_source.notes)
     return Read(fetched, users, rows, stats, twin.seconds)
