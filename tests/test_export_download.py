@@ -188,6 +188,23 @@ def test_seen_ids_grow_and_stay_exact_for_distinct_ids() -> None:
     assert seen.count == 10_000 and seen.bytes == 8 * 32_768
 
 
+def test_seen_ids_sized_for_a_count_hold_it_without_growing() -> None:
+    seen = SeenIds.for_at_most(100_000)
+    size = seen.bytes
+    assert all(seen.add(f"auth0|{n}") for n in range(100_000))
+    assert seen.bytes == size == 8 * 262_144  # the smallest power of two at most half full
+    assert SeenIds.for_at_most(None).bytes == SeenIds().bytes
+
+
+def test_the_reader_is_sized_from_the_lines_the_download_counted() -> None:
+    users = [{"user_id": f"auth0|{n}"} for n in range(40_000)]
+    fake = FakeAuth0(file=httpx.Response(200, content=gzip.compress(ndjson(users))))
+    with export(fake) as client:
+        assert sum(len(piece) for piece in client.read()) == 40_000
+        assert client._downloader.lines == 40_001  # the newlines, and a last line without one
+        assert client._reader.seen.bytes == 8 * 131_072  # sized once: never grew
+
+
 def test_identity_provider_tokens_never_leave_the_reader() -> None:
     identity = {"connection": "google-oauth2", "access_token": "ya29.x", "refresh_token": "1//r"}
     user = {"user_id": "google-oauth2|1", "identities": [identity]}

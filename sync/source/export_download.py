@@ -16,7 +16,8 @@ on, so a second download can replace it without the caller having stored half of
 Memory holds one chunk; the disk holds the compressed file until the slices are read.
 Then the spooled file is gunzipped again, split into lines and parsed line by line into
 slices of at most 1000 users (user_id → user), de-duplicated by user_id across the file in
-8 bytes a user (seen_ids.py): memory holds one slice and that table.
+8 bytes a user (seen_ids.py, sized from the lines the check counted, so it never grows):
+memory holds one slice and that table.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class GunzipStream:
     def __init__(self, shown: str):
         self.shown = shown
         self._inflate = zlib.decompressobj(GZIP_WBITS)
+        self.lines = 1  # an upper bound of the file's lines (the last may have no newline)
 
     def feed(self, data: bytes) -> bytes:
         out = []
@@ -117,7 +119,9 @@ class GunzipStream:
             except zlib.error as error:
                 raise BrokenFile(f"the export file {self.shown} is corrupt ({error})") from None
             data = self._inflate.unused_data if self._inflate.eof else b""
-        return b"".join(out)
+        text = b"".join(out)
+        self.lines += text.count(b"\n")
+        return text
 
     def finish(self) -> None:
         if not self._inflate.eof:
@@ -143,6 +147,7 @@ class Downloader:
         self.check_deadline = check_deadline
         self.spool_dir = spool_dir
         self.bytes = 0  # bytes of the last file fetched
+        self.lines: int | None = None  # at most, in the last file (None: not known)
 
     def fetch(self, location: Any) -> IO[bytes]:
         """The file at ``location``, spooled and checked, positioned at its start.
@@ -184,7 +189,7 @@ class Downloader:
         if status != 200:
             raise BrokenFile(f"the export file {shown} answered {status}", status=status)
         check = None
-        self.bytes = 0
+        self.bytes, self.lines = 0, None
         try:
             for chunk in response.iter_bytes(CHUNK):
                 if not self.bytes:
@@ -199,6 +204,7 @@ class Downloader:
             raise BrokenFile(f"the export file {shown} is empty")
         if check is not None:
             check.finish()
+            self.lines = check.lines
 
     @staticmethod
     def _checker(response: httpx.Response, first: bytes, shown: str) -> GunzipStream | None:

@@ -67,6 +67,7 @@ from sync.source.export_download import (
 from sync.source.extension import _tls_context
 from sync.source.pacing import Pacer
 from sync.source.retry import retry_policy
+from sync.source.seen_ids import SeenIds
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +277,8 @@ class ExportJobClient:
                 log.info("%s; %s", lost, again)
                 continue
             self.job_id = job_id
+            seen = SeenIds.for_at_most(self._downloader.lines)
+            self._reader = SliceReader(self.settings.slice_size, seen)
             with spool:
                 yield from self._reader.read(spool, shown)
             log.info("read %d users from export job %s", self.count, job_id)

@@ -21,6 +21,15 @@ def _hash64(key: str) -> int:
 
 
 class SeenIds:
+    @classmethod
+    def for_at_most(cls, count: int | None) -> SeenIds:
+        """A table that holds `count` ids without growing (None: not known, grow as needed).
+        Growing copies the table: at a million ids, 8 + 16 MB held at once for a moment."""
+        capacity = 1 << 16
+        while count is not None and capacity < 2 * count:
+            capacity *= 2
+        return cls(capacity)
+
     def __init__(self, capacity: int = 1 << 16, hash_function: Callable[[str], int] = _hash64):
         if capacity & (capacity - 1):
             raise ValueError("capacity must be a power of two")
