@@ -71,9 +71,12 @@ def dlt_run(sim: Simulator, kind: str, url: str, pipelines_dir: str, timeout: fl
     started = time.monotonic()
     command = [sys.executable, "-c", MEASURE, sys.executable, PIPELINE]
     command += [DLT_DESTINATIONS[kind], dlt_url(kind, url), pipelines_dir]
+    env = sim_env(sim, url)
+    if kind == "sqlite":  # SQLite has one writer: parallel load jobs fail with "database is locked"
+        env["LOAD__WORKERS"] = "1"
     child = subprocess.Popen(
         command,
-        env=sim_env(sim, url),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
