@@ -310,8 +310,9 @@ def report(size, kind, shape, generated, floor, first, second, limited, args, ur
     share = second.apply / first.apply if first.apply else 0
     print(
         f"no-op re-run  {second.requests:,} requests ({second.requests / floor:.3f}x, in the "
-        f"first run's windows), apply {second.apply:.2f} s "
-        f"({share:.0%} of the initial apply), {second.rows} rows written"
+        f"first run's windows), wall {second.wall:.1f} s, fetch {second.fetch:.1f} s, "
+        f"apply {second.apply:.2f} s ({share:.0%} of the initial apply), "
+        f"{second.rows} rows written"
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
+from sync.errors import DatabaseError
 from sync.sql import schema
 from sync.sql.engine import begin_writing, open_engine
 from sync.sql.revisions import ensure_schema
@@ -233,3 +234,30 @@ def _key(connection, table) -> list[str]:
 
 def _index_names(connection, table) -> set[str]:
     return {index["name"] for index in inspect(connection).get_indexes(table.name)}
+
+
+def test_a_twin_keyed_after_its_load_compares_like_a_keyed_one(engine):
+    with engine.connect() as connection:
+        staged = StagedTable(connection, schema.users, KEYS, keyed_after_load=True)
+        with pytest.raises(ValueError, match="without its key"):
+            staged.add(AFTER[:1])  # an upsert needs the key
+        staged.add(AFTER, distinct=True)
+        staged.add_key()
+        assert staged.repeated_key() is None
+        plan = staged.plan()
+        assert (plan.count.inserted, plan.count.updated, plan.count.deleted) == (2, 4, 2)
+        with pytest.raises((IntegrityError, DatabaseError)):  # the key holds (COPY: raw)
+            staged.add(AFTER[:1], distinct=True)
+        connection.rollback()
+
+
+def test_a_twin_keyed_after_its_load_names_a_key_staged_twice(engine):
+    with engine.connect() as connection:
+        staged = StagedTable(connection, schema.users, KEYS, keyed_after_load=True)
+        staged.add(AFTER[:4], distinct=True)
+        staged.add(AFTER[3:5], distinct=True)  # AFTER[3] a second time
+        connection.commit()
+        with pytest.raises(IntegrityError):
+            staged.add_key()
+        connection.rollback()
+        assert staged.repeated_key() == AFTER[3]["user_id"]
