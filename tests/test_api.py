@@ -329,6 +329,7 @@ def test_an_id_named_in_many_records_is_one_object():
     assert records == body["groups"]  # the same values
     first, second = records
     assert first["members"][1] is second["members"][0]
+    assert records._shared == {}  # the table that shared them went with the parse
 
 
 def test_a_compressed_answer_that_cannot_be_decoded_is_retried():
