@@ -202,9 +202,8 @@ def sqlite_write_floor(url: URL) -> tuple[int, float]:
             f"INSERT INTO main.{name} SELECT * FROM loaded.{name} ORDER BY {key}"
         )
         total_rows += cursor.rowcount
-        for index in sorted(table.indexes, key=lambda index: index.name):
-            columns = ", ".join(column.name for column in index.columns)
-            database.execute(f"CREATE INDEX main.{index.name} ON {name} ({columns})")
+        for statement in _index_statements(table, name, lambda index: f"main.{index.name}"):
+            database.execute(statement)
     database.execute("COMMIT")
     seconds = time.monotonic() - started
     database.close()
@@ -215,11 +214,17 @@ def sqlite_write_floor(url: URL) -> tuple[int, float]:
 
 def _key_and_indexes(table, name: str) -> list[str]:
     key = ", ".join(column.name for column in table.primary_key.columns)
-    statements = [f"ALTER TABLE {name} ADD PRIMARY KEY ({key})"]
+    indexes = _index_statements(table, name, lambda index: f"{name}_{index.name}")
+    return [f"ALTER TABLE {name} ADD PRIMARY KEY ({key})", *indexes]
+
+
+def _index_statements(table, on: str, named) -> list[str]:
+    """CREATE INDEX for each of `table`'s indexes, on the table called `on`."""
+    statements = []
     for index in sorted(table.indexes, key=lambda index: index.name):
         columns = ", ".join(column.name for column in index.columns)
         unique = "UNIQUE " if index.unique else ""
-        statements.append(f"CREATE {unique}INDEX {name}_{index.name} ON {name} ({columns})")
+        statements.append(f"CREATE {unique}INDEX {named(index)} ON {on} ({columns})")
     return statements
 
 

@@ -45,6 +45,7 @@ from sqlalchemy.schema import AddConstraint, DropConstraint
 from sync.model import BOOKKEEPING, TableCount
 from sync.sql import schema
 from sync.sql.bulk import chunks, copy_rows, execute_in_batches, upsert_statement
+from sync.sql.engine import qualified_name
 from sync.sql.ledger import utcnow
 
 PAGE = 1000  # rows per keyset page when change-log rows are read back
@@ -86,8 +87,7 @@ class StagedTable:
         self.seconds = 0.0  # spent staging rows: the benchmark reports it apart from the fetch
         self.direct = into_empty_table
         self._deferred_indexes: list = []
-        self._deferred_key = False
-        self._key_pending = False  # keyed_after_load: the twin's key is built by add_key()
+        self._deferred_key = False  # the key is built after the load, by add_key()
         if self.direct:
             self.twin, self._upsert = table, insert(table)
             if _ddl_rolls_back(connection):
@@ -97,9 +97,8 @@ class StagedTable:
                 index.drop(connection)
             if self._deferred_key:
                 connection.execute(DropConstraint(table.primary_key))
-                self._upsert = None
             return
-        self._key_pending = keyed_after_load
+        self._deferred_key = keyed_after_load
         keyed = () if keyed_after_load else keys
         columns = [
             Column(c.name, c.type, primary_key=c.name in keyed, nullable=c.nullable)
@@ -116,16 +115,14 @@ class StagedTable:
         )
         self.drop()  # a pooled connection may still hold one from an earlier run
         self.twin.create(connection)
-        self._upsert = (
-            None if keyed_after_load else upsert_statement(connection, self.twin, self.keys)
-        )
+        self._upsert = upsert_statement(connection, self.twin, self.keys)
 
     def add(self, rows: list[dict[str, Any]], *, distinct: bool = False) -> None:
         """Stage rows; a key staged twice keeps its last row, unless `distinct` promises
         no key repeats (then a plain INSERT, or on PostgreSQL COPY, takes them)."""
         if not rows:
             return
-        if self._upsert is None and not distinct:  # an upsert needs the key it upserts on
+        if self._deferred_key and not distinct:  # an upsert needs the key it upserts on
             raise ValueError(f"{self.table.name} is loaded without its key: distinct rows only")
         started = time.monotonic()
         if self.direct and "changed_at" in self.table.c:
@@ -145,23 +142,24 @@ class StagedTable:
             self.add(batch, distinct=distinct)
 
     def add_key(self) -> None:
-        """Build the key of a twin made `keyed_after_load`, once its rows are in: one sorted
-        build instead of an insert at a random place of a B-tree per row (a million users on
-        SQLite: staging 30.7 -> 12-14 s). A key staged twice raises IntegrityError
-        (`repeated_key` names it)."""
-        if not self._key_pending:
+        """Build a key left out for the load (a twin made `keyed_after_load`, or a table
+        loaded empty on PostgreSQL), once the rows are in: one sorted build instead of an
+        insert at a random place of a B-tree per row (a million users' twin on SQLite: staging
+        30.7 -> 12-14 s). A key staged twice raises IntegrityError (`repeated_key` names it)."""
+        if not self._deferred_key:
             return
         started = time.monotonic()
         twin, columns = self.twin, ", ".join(self.keys)
-        if self.connection.dialect.name == "sqlite":  # SQLite cannot add a primary key
-            statement = (
-                f"CREATE UNIQUE INDEX {twin.schema}.{twin.name}_key ON {twin.name} ({columns})"
-            )
+        if self.direct:
+            statement = AddConstraint(self.table.primary_key)
+        elif self.connection.dialect.name == "sqlite":  # SQLite cannot add a primary key
+            index = f"{twin.schema}.{twin.name}_key"
+            statement = text(f"CREATE UNIQUE INDEX {index} ON {twin.name} ({columns})")
         else:
-            name = f"{twin.schema}.{twin.name}" if twin.schema else twin.name
-            statement = f"ALTER TABLE {name} ADD PRIMARY KEY ({columns})"
-        self.connection.execute(text(statement))
-        self._key_pending = False
+            name = qualified_name(self.connection, twin)
+            statement = text(f"ALTER TABLE {name} ADD PRIMARY KEY ({columns})")
+        self.connection.execute(statement)
+        self._deferred_key = False
         self.seconds += time.monotonic() - started
 
     def repeated_key(self) -> Any | None:
@@ -189,9 +187,7 @@ class StagedTable:
 
     def plan(self) -> StagedPlan | LoadedPlan:
         if self.direct:
-            if self._deferred_key:  # first: a key that does not hold fails before any index
-                self.connection.execute(AddConstraint(self.table.primary_key))
-                self._deferred_key = False
+            self.add_key()  # first: a key that does not hold fails before any index
             for index in self._deferred_indexes:
                 index.create(self.connection)
             self._deferred_indexes = []
